@@ -1,0 +1,143 @@
+"""Settings: equiv.toml (SPEC "Configuration"), CLI overrides, per-model litellm settings and prices."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from equiv.errors import InputError
+
+
+class ModelSettings(BaseModel):
+    """Per-model litellm settings and prices. The key itself is never stored: only the env var's NAME."""
+
+    model_config = ConfigDict(extra="forbid")
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    litellm_model: str | None = None  # call this litellm model name instead (e.g. "openai/qwen" for a local server)
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    traffic: str
+    baseline: str
+    candidate: str
+    prompt_types: list[str] | None = None
+    margin: float | None = Field(default=None, gt=0, lt=2)
+    per_type: int | None = Field(default=None, ge=1)
+    judge: str | None = None
+
+
+class Settings(BaseModel):
+    """Everything that defines a run. All keys optional; CLI flags override the file."""
+
+    model_config = ConfigDict(extra="forbid")
+    margin: float = Field(default=0.10, gt=0, lt=2)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    per_type: int = Field(default=200, ge=1)
+    seed: int = 0
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    max_spend_usd: float = Field(default=20.0, ge=0)
+    bootstrap: int = Field(default=10000, ge=100)
+    judge: str = "gpt-4.1"
+    judge_template: str = "judges/pairwise.md"
+    baseline_source: Literal["logged", "rerun"] = "logged"
+    correction: Literal["none", "bonferroni", "holm"] = "none"
+    ci: Literal["percentile", "bca"] = "percentile"
+    prompt_type_field: str = "prompt_type"
+    judge_check: bool = True
+    judge_check_fraction: float = Field(default=0.10, gt=0, le=1)
+    judge_check_min: int = Field(default=10, ge=0)
+    samples_per_prompt: int = Field(default=1, ge=1, le=100)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=50)
+    judge_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens_default: int = Field(default=1024, ge=1)
+    baseline: str | None = None
+    candidate: str | None = None
+    types: list[str] | None = None
+    skip_invalid: bool = False
+    routes: list[Route] = Field(default_factory=list)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    # where relative paths (judge_template, route traffic) are resolved; not a TOML key
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    @field_validator("types")
+    @classmethod
+    def _no_empty_types(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not [t for t in v if t]:
+            raise ValueError("must name at least one prompt-type")
+        return v
+
+    def model_settings(self, model: str) -> ModelSettings:
+        return self.models.get(model, ModelSettings())
+
+    def api_key(self, model: str) -> str | None:
+        """The key for a model, read from the environment at call time (never stored)."""
+        env = self.model_settings(model).api_key_env
+        if env is None:
+            return None
+        value = os.environ.get(env)
+        if not value:
+            raise InputError(
+                f"models.\"{model}\".api_key_env names the environment variable {env}, which is not set: "
+                f"export {env}=... before running"
+            )
+        return value
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{loc}': remove it or check its spelling")
+        else:
+            given = e.get("input")
+            shown = repr(given)[:60] if not isinstance(given, dict) else "a table"
+            lines.append(f"{source}: key '{loc}': {e['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def load_settings(config_path: str | Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read equiv.toml (if any), apply non-None CLI overrides, validate. Errors name the file and key."""
+    data: dict[str, Any] = {}
+    source = "settings"
+    base_dir = None
+    if config_path is not None:
+        path = Path(config_path)
+        source = str(path)
+        if not path.is_file():
+            raise InputError(f"{path}: config file not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text; save the config as UTF-8 TOML") from None
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"{path}: invalid TOML: {e}") from None
+        base_dir = str(path.resolve().parent)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    data["base_dir"] = base_dir
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise InputError(_format_validation_error(e, source)) from None
+
+
+def resolve_path(settings: Settings, raw: str) -> Path:
+    """A path from config: absolute, relative to cwd, or relative to the config file's folder."""
+    p = Path(raw)
+    if p.is_absolute() or p.exists() or settings.base_dir is None:
+        return p
+    alt = Path(settings.base_dir) / p
+    return alt if alt.exists() else p

@@ -1,0 +1,1 @@
+"""Model calls. Only llm/client.py imports litellm."""

@@ -1,0 +1,126 @@
+"""A simulated world for tests and the no-key demo: deterministic models selected by name.
+
+Both transports use it: the in-package litellm provider (``fake/<name>``, see client.py) and the
+loopback OpenAI-compatible server of the integration tests (equiv.testing.loopback).
+
+Generators (``fake/skill-NN[-verbose]``): the "facts" of a prompt are the distinct content words of
+its last user message; a model of skill NN mentions each fact with probability NN% (decided by a
+hash of model, prompt and fact, so it is reproducible). ``-verbose`` pads the answer with filler.
+Judges read the conversation and the two answers out of the rendered judge prompt and prefer the
+answer that mentions more facts:
+  fake/judge            coverage only (ties when equal)
+  fake/judge-verbose    prefers the longer answer when lengths differ by > 20%, else coverage
+  fake/judge-always-a   always "A"  (position-only judge)
+  fake/judge-tie        always "tie"
+  fake/judge-brackets   answers "[[A]]"/"[[B]]"/"[[C]]" instead of JSON
+Nothing here is a real language model; the demo says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+_STOP = frozenset(
+    "this that with from have what when where which your about into will would there their they them "
+    "then than these those been were also could should please just like some more most very only".split()
+)
+FILLER = (
+    "Let me know if there is anything else I can help with. I hope this detailed explanation is "
+    "useful and covers every angle you might be wondering about. "
+)
+
+
+def _u(*parts: str) -> float:
+    """A reproducible uniform number in [0, 1) from strings."""
+    h = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+def content_text(message: dict[str, Any]) -> str:
+    c = message.get("content")
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list):
+        return " ".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
+    return ""
+
+
+def facts(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(text.lower()):
+        if w not in _STOP:
+            seen.setdefault(w, None)
+    return list(seen)
+
+
+def count_tokens(text: str) -> int:
+    """The simulated tokenizer: about four characters a token."""
+    return len(text) // 4 + 1
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return content_text(m)
+    return content_text(messages[-1]) if messages else ""
+
+
+def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str:
+    """Answer of a simulated generator ``fake/skill-NN[-verbose]``."""
+    name = model.split("/", 1)[-1]
+    m = re.fullmatch(r"skill-(\d{1,3})(-verbose)?", name)
+    if not m:
+        raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN or fake/skill-NN-verbose")
+    skill = int(m.group(1)) / 100
+    prompt = _last_user(messages)
+    kept = [f for f in facts(prompt) if _u(name.split("-verbose")[0], prompt, f, str(sample)) < skill]
+    answer = "Answer: " + (", ".join(kept) if kept else "I am not sure.") + "."
+    if m.group(2):
+        answer += " " + FILLER * 3
+    return answer
+
+
+def _between(text: str, tag: str) -> str | None:
+    m = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", text, flags=re.S)
+    return m.group(1) if m else None
+
+
+def judge(model: str, messages: list[dict[str, Any]]) -> str:
+    """Reply of a simulated judge to a rendered judge prompt (see judges/pairwise.md)."""
+    name = model.split("/", 1)[-1]
+    prompt = "\n".join(content_text(m) for m in messages)
+    if name == "judge-always-a":
+        return json.dumps({"winner": "A", "reason": "A is better."})
+    if name == "judge-tie":
+        return json.dumps({"winner": "tie", "reason": "Both are equally good."})
+    conv = _between(prompt, "conversation") or ""
+    a = _between(prompt, "answer_a")
+    b = _between(prompt, "answer_b")
+    if a is None or b is None:
+        return "I cannot find the two answers."
+    wanted = set(facts(conv))
+    ca = len(wanted & set(facts(a)))
+    cb = len(wanted & set(facts(b)))
+    winner = "A" if ca > cb else "B" if cb > ca else "tie"
+    if name == "judge-verbose" and max(len(a), len(b)) > 1.2 * max(1, min(len(a), len(b))):
+        winner = "A" if len(a) > len(b) else "B"
+    if name == "judge-brackets":
+        return f"Coverage A={ca}, B={cb}. Verdict: [[{ {'A': 'A', 'B': 'B', 'tie': 'C'}[winner] }]]"
+    if name not in ("judge", "judge-verbose"):
+        raise ValueError(f"unknown fake judge {model!r}")
+    return json.dumps({"winner": winner, "reason": f"A covers {ca} facts, B covers {cb}."})
+
+
+def is_judge(model: str) -> bool:
+    return model.split("/", 1)[-1].startswith("judge")
+
+
+def reply(model: str, messages: list[dict[str, Any]], sample: int = 0) -> tuple[str, int, int]:
+    """(text, prompt_tokens, completion_tokens) of a simulated call."""
+    text = judge(model, messages) if is_judge(model) else generate(model, messages, sample)
+    prompt_tokens = sum(count_tokens(content_text(m)) + 3 for m in messages)
+    return text, prompt_tokens, count_tokens(text)
