@@ -58,7 +58,8 @@ def fmt_signed(x: float | None, digits: int = 2) -> str:
 def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
     if iv is None:
         return DASH
-    return f"{fmt_signed(iv.estimate, digits)} [{fmt_signed(iv.ci_low, digits)}, {fmt_signed(iv.ci_high, digits)}]"
+    low, high = fmt_signed(iv.ci_low, digits), fmt_signed(iv.ci_high, digits)
+    return f"{fmt_signed(iv.estimate, digits)} [{low}, {high}]"
 
 
 def fmt_pct(x: float | None, digits: int = 0) -> str:
