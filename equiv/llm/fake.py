@@ -124,3 +124,13 @@ def reply(model: str, messages: list[dict[str, Any]], sample: int = 0) -> tuple[
     text = judge(model, messages) if is_judge(model) else generate(model, messages, sample)
     prompt_tokens = sum(count_tokens(content_text(m)) + 3 for m in messages)
     return text, prompt_tokens, count_tokens(text)
+
+
+def price(model: str) -> tuple[float, float]:
+    """USD per million tokens (input, output) of a simulated model: skill-NN costs NN% of $2.50/$10."""
+    name = model.split("/", 1)[-1]
+    m = re.fullmatch(r"skill-(\d{1,3})(-verbose)?", name)
+    if m:
+        share = int(m.group(1)) / 100
+        return round(2.5 * share**3, 6), round(10.0 * share**3, 6)
+    return 2.0, 8.0  # judges: priced like gpt-4.1

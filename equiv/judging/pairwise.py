@@ -1,0 +1,83 @@
+"""Both orders for every pair, and the judge check (baseline vs a degraded copy of itself)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from equiv.llm.client import CallError, ModelSpec
+from equiv.llm.runner import Runner
+from equiv.judging.parse import parse_reply
+from equiv.judging.prompt import render
+from equiv.schema import JudgeFailure, Judgment
+
+JUDGE_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]}, "reason": {"type": "string"}},
+            "required": ["winner", "reason"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+@dataclass
+class Judge:
+    runner: Runner
+    spec: ModelSpec
+    template: str
+    retries: int
+    params: dict[str, Any]
+
+    async def one(self, order: str, messages: list[dict[str, Any]], a: str, b: str) -> Judgment | JudgeFailure:
+        """One order: call, parse; an unparseable reply is retried, then recorded as a failure."""
+        prompt = render(self.template, messages, a, b)
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                comp = await self.runner.call(self.spec, prompt, self.params, sample=attempt)
+            except CallError as err:
+                return JudgeFailure(order=order, judge=self.spec.name, error=f"judge call failed: {err.message}")
+            winner, reason = parse_reply(comp.output)
+            if winner is not None:
+                return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason)
+            last = comp.output
+        return JudgeFailure(
+            order=order, judge=self.spec.name, error=f"unparseable judge reply after {self.retries + 1} tries",
+            raw=last[:500],
+        )
+
+    async def both_orders(
+        self, messages: list[dict[str, Any]], first: str, second: str, orders: tuple[str, str]
+    ) -> tuple[list[Judgment], list[JudgeFailure]]:
+        """`first` is shown as A in orders[0] and as B in orders[1]."""
+        results = await asyncio.gather(
+            self.one(orders[0], messages, first, second), self.one(orders[1], messages, second, first)
+        )
+        judgments = [r for r in results if isinstance(r, Judgment)]
+        failures = [r for r in results if isinstance(r, JudgeFailure)]
+        return judgments, failures
+
+
+def judge_params(spec_supports_schema: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"temperature": 0, "max_tokens": 400}
+    if spec_supports_schema:
+        params["response_format"] = JUDGE_SCHEMA
+    params.update(extra or {})
+    return params
+
+
+def degrade(text: str) -> str:
+    """The judge check's control: the answer's first third, cut at a word boundary (SPEC)."""
+    cut = len(text) // 3
+    head = text[:cut]
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space > 0:
+        head = head[:space]
+    return head.rstrip()

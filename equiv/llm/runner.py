@@ -1,0 +1,147 @@
+"""Concurrency, retries with backoff + jitter, the spend cap, fail-fast on auth. Calls go via client.py."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from equiv.errors import AbortedError, AuthError, SpendCapReached
+from equiv.llm import client
+from equiv.llm.cache import CallCache, call_key
+from equiv.llm.client import CallError, ModelSpec
+from equiv.schema import Completion
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class RunnerStats:
+    calls: int = 0  # calls bought in this process
+    cache_hits: int = 0
+    retries: int = 0
+    backoff_s: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+class Runner:
+    """Makes model calls for a run: at most `concurrency` at once, never past the spend cap.
+
+    Spend is accounted before a call is sent (its worst case: prompt + max_tokens), so concurrent
+    calls cannot jointly overshoot the cap by more than what is already in flight.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: CallCache,
+        concurrency: int,
+        max_retries: int,
+        max_spend_usd: float,
+        api_keys: dict[str, str | None],
+        default_max_tokens: int = 1024,
+        on_event: Event | None = None,
+        seed: int = 0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        breaker_threshold: int | None = None,
+    ) -> None:
+        self.cache = cache
+        self.sem = asyncio.Semaphore(concurrency)
+        self.max_retries = max_retries
+        self.cap = max_spend_usd
+        self.spent = cache.total_cost()  # a resumed run already spent this
+        self.reserved = 0.0
+        self.api_keys = api_keys
+        self.default_max_tokens = default_max_tokens
+        self.on_event = on_event or (lambda kind, data: None)
+        self.rng = random.Random(seed)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.breaker_threshold = breaker_threshold or max(25, 3 * concurrency)
+        self.consecutive_failures = 0
+        self.aborted: AbortedError | None = None
+        self.stats = RunnerStats()
+
+    def _abort(self, err: AbortedError) -> AbortedError:
+        if self.aborted is None:
+            self.aborted = err
+            self.on_event("aborted", {"reason": err.message})
+        return self.aborted
+
+    def _worst_case(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]) -> float:
+        chars = sum(len(client.fake.content_text(m)) + 16 for m in messages)
+        max_out = params.get("max_tokens") or params.get("max_completion_tokens") or self.default_max_tokens
+        return spec.cost(chars // 3 + 8, int(max_out))
+
+    async def call(
+        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], sample: int = 0
+    ) -> Completion:
+        key = call_key(spec.name, spec.call_model, spec.api_base, messages, params, sample)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        attempt = 0
+        while True:
+            if self.aborted is not None:
+                raise self.aborted
+            worst = self._worst_case(spec, messages, params)
+            if self.spent + self.reserved + worst > self.cap:
+                raise self._abort(
+                    SpendCapReached(
+                        f"spend cap reached: ${self.spent:.4f} spent, ${self.reserved:.4f} in flight; the next "
+                        f"call could cost up to ${worst:.4f} and max_spend_usd is ${self.cap:.2f}. Partial results "
+                        "are kept: raise --max-spend and run the same command again to resume."
+                    )
+                )
+            self.reserved += worst
+            try:
+                async with self.sem:
+                    if self.aborted is not None:
+                        raise self.aborted
+                    result = await client.acomplete(spec, messages, params, self.api_keys.get(spec.name))
+            except CallError as err:
+                self.stats.errors[err.kind] += 1
+                if err.kind == "auth":
+                    raise self._abort(
+                        AuthError(
+                            f"{spec.name}: {err.message}. Check the API key"
+                            + (f" in ${spec.api_key_env}" if spec.api_key_env else "")
+                            + "; no further calls were made."
+                        )
+                    ) from None
+                if err.kind != "transient":
+                    raise
+                self.consecutive_failures += 1
+                if self.consecutive_failures >= self.breaker_threshold:
+                    raise self._abort(
+                        AbortedError(
+                            f"{spec.name}: the provider keeps failing ({self.consecutive_failures} failed attempts "
+                            f"in a row, last: {err.message}). Partial results are kept: run the same command "
+                            "again later to resume."
+                        )
+                    ) from None
+                if attempt >= self.max_retries:
+                    raise
+                delay = min(self.backoff_max_s, self.backoff_base_s * 2**attempt)
+                delay = self.rng.uniform(0, delay)  # full jitter
+                if err.retry_after is not None:
+                    delay = max(delay, min(err.retry_after, self.backoff_max_s))
+                attempt += 1
+                self.stats.retries += 1
+                self.stats.backoff_s += delay
+                self.on_event("retry", {"model": spec.name, "error": err.message, "delay": delay})
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                self.reserved -= worst
+            self.consecutive_failures = 0
+            self.spent += result.cost_usd
+            self.stats.calls += 1
+            self.cache.put(key, result)
+            self.on_event("call", {"model": spec.name, "cost": result.cost_usd})
+            return result

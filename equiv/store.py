@@ -1,0 +1,211 @@
+"""The run directory (SPEC "Run directory"): run.json, pairs.jsonl, checks.jsonl, calls.jsonl, verdict.json.
+
+Lines are appended and fsynced as work finishes, so a killed run loses at most the calls in flight.
+A torn last line is dropped on load; a corrupt line elsewhere is an error naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from equiv.errors import InputError
+from equiv.schema import Check, Pair, Verdict
+
+M = TypeVar("M", bound=BaseModel)
+
+PAIRS = "pairs.jsonl"
+CHECKS = "checks.jsonl"
+CALLS = "calls.jsonl"
+RUN = "run.json"
+VERDICT = "verdict.json"
+LOCK = ".lock"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id(key: str) -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{key}"
+
+
+def find_run(out: Path, key: str) -> Path | None:
+    """The newest run directory under `out` whose id ends with this key (same command -> resume)."""
+    if not out.is_dir():
+        return None
+    found = sorted(p for p in out.iterdir() if p.is_dir() and p.name.endswith(f"-{key}"))
+    return found[-1] if found else None
+
+
+def read_jsonl(path: Path, model: type[M], *, tolerate_torn_tail: bool = True) -> list[M]:
+    """Validated records of a JSONL file; errors name file and line. A torn last line is dropped."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    out: list[M] = []
+    with open(path, "rb") as fh:
+        lines = fh.readlines()
+    for i, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        last = i == len(lines)
+        try:
+            out.append(model.model_validate_json(raw))
+        except ValidationError as e:
+            if last and tolerate_torn_tail and not raw.endswith(b"\n"):
+                break  # killed mid-write: the record will be redone
+            first = e.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise InputError(f"{path}:{i}: {'invalid JSON' if first['type'] == 'json_invalid' else loc}: "
+                             f"{first['msg']}") from None
+    return out
+
+
+def _dump(record: BaseModel) -> str:
+    return record.model_dump_json(exclude_none=False) + "\n"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """One run's directory. Holds a lock while a process works in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._locked = False
+        self._fhs: dict[str, Any] = {}
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def lock(self) -> None:
+        """Refuse a second process in the same run directory; take over a lock left by a dead one."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = self.file(LOCK)
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise InputError(
+                        f"{self.path}: another equiv process (pid {pid}) is working in this run directory; "
+                        "wait for it to finish, or use --fresh for a separate run"
+                    ) from None
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            self._locked = True
+            return
+
+    def unlock(self) -> None:
+        for fh in self._fhs.values():
+            fh.close()
+        self._fhs.clear()
+        if self._locked:
+            self.file(LOCK).unlink(missing_ok=True)
+            self._locked = False
+
+    def load_pairs(self) -> list[Pair]:
+        p = self.file(PAIRS)
+        return read_jsonl(p, Pair) if p.exists() else []
+
+    def load_checks(self) -> list[Check]:
+        p = self.file(CHECKS)
+        return read_jsonl(p, Check) if p.exists() else []
+
+    def rewrite(self, name: str, records: Sequence[BaseModel]) -> None:
+        """Atomically replace a JSONL file (used on resume to drop failed pairs that will be redone)."""
+        if name in self._fhs:
+            self._fhs.pop(name).close()
+        tmp = self.file(name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(_dump(r) for r in records)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.file(name))
+
+    def append(self, name: str, record: BaseModel) -> None:
+        fh = self._fhs.get(name)
+        if fh is None:
+            fh = self._fhs[name] = open(self.file(name), "a", encoding="utf-8")  # noqa: SIM115
+        fh.write(_dump(record))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    def read_run_info(self) -> dict[str, Any]:
+        p = self.file(RUN)
+        if not p.exists():
+            return {}
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        write_json_atomic(self.file(RUN), info)
+
+    def write_verdict(self, verdict: Verdict) -> None:
+        write_json_atomic(self.file(VERDICT), verdict.model_dump(mode="json"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_pairs_from(target: Path) -> tuple[list[Pair], list[Check] | None, dict[str, Any], Path]:
+    """For `equiv report`: a run directory or a pairs.jsonl file -> (pairs, checks, run_info, folder)."""
+    if target.is_dir():
+        run = RunDir(target)
+        if not run.file(PAIRS).exists():
+            raise InputError(f"{target}: no {PAIRS} here; give a run directory or a pairs.jsonl file")
+        checks = run.load_checks() if run.file(CHECKS).exists() else None
+        return run.load_pairs(), checks, run.read_run_info(), target
+    if not target.exists():
+        raise InputError(f"{target}: not found; give a run directory or a pairs.jsonl file")
+    pairs = read_jsonl(target, Pair, tolerate_torn_tail=False)
+    checks_path = target.with_name(CHECKS)
+    checks = read_jsonl(checks_path, Check) if checks_path.exists() else None
+    run_path = target.with_name(RUN)
+    info: dict[str, Any] = {}
+    if run_path.exists():
+        info = RunDir(target.parent).read_run_info()
+    return pairs, checks, info, target.parent
+
+
+def iter_lines(records: Iterable[BaseModel]) -> Iterable[str]:
+    return (_dump(r) for r in records)
