@@ -1,0 +1,53 @@
+"""The `equiv` command. Thin: parse flags, call the pipeline, print. Errors are shown here, once."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from equiv.errors import EquivError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="equiv",
+    help="Can this prompt-type move to a cheaper model without losing quality? Measured on your own traffic.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(fn: F) -> F:
+    """The one place user errors become a message and an exit code (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EquivError as err:
+            typer.echo(f"equiv: error: {err.message}", err=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("equiv: interrupted; finished work is kept: run the same command again to resume.", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _register() -> None:
+    from equiv.cli import compare, report  # noqa: F401,PLC0415
+
+
+def main() -> None:
+    _register()
+    app(prog_name="equiv")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

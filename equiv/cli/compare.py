@@ -1,0 +1,58 @@
+"""`equiv compare TRAFFIC`: run or resume one comparison and print the verdict table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from equiv.cli import app, user_errors
+from equiv.cli.options import settings_from, split_list
+from equiv.cli.progress import ProgressPrinter
+from equiv.errors import AbortedError
+
+
+@app.command()
+@user_errors
+def compare(
+    traffic: Annotated[Path, typer.Argument(help="Traffic: JSONL (native or OpenAI logs), parquet, csv or json.")],
+    config: Annotated[str | None, typer.Option("--config", "-c", help="equiv.toml")] = None,
+    baseline: Annotated[str | None, typer.Option(help="The model you pay for now.")] = None,
+    candidate: Annotated[str | None, typer.Option(help="The cheaper model to qualify.")] = None,
+    judge: Annotated[str | None, typer.Option(help="The judge model.")] = None,
+    per_type: Annotated[int | None, typer.Option("--per-type", help="Pairs sampled per prompt-type.")] = None,
+    types: Annotated[str | None, typer.Option(help="Only these prompt-types (comma-separated).")] = None,
+    margin: Annotated[float | None, typer.Option(help="Non-inferiority margin on the [-1, 1] scale.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="One-sided error rate of each GO.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    concurrency: Annotated[int | None, typer.Option()] = None,
+    max_spend: Annotated[float | None, typer.Option("--max-spend", help="Hard cap on eval spend, USD.")] = None,
+    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples.")] = None,
+    correction: Annotated[str | None, typer.Option(help="none | bonferroni | holm")] = None,
+    ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
+    baseline_source: Annotated[str | None, typer.Option("--baseline-source", help="logged | rerun")] = None,
+    samples_per_prompt: Annotated[int | None, typer.Option("--samples-per-prompt")] = None,
+    out: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path("reports"),
+    resume: Annotated[Path | None, typer.Option(help="Resume this run directory.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if one matches.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count bad records.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Compare baseline and candidate on sampled traffic; write reports/<run_id>/ and print the verdict."""
+    from equiv.pipeline import compare as run_compare  # noqa: PLC0415 - keeps --help instant
+    from equiv.report.terminal import print_verdict  # noqa: PLC0415
+
+    settings = settings_from(
+        config, baseline=baseline, candidate=candidate, judge=judge, per_type=per_type, types=split_list(types),
+        margin=margin, alpha=alpha, seed=seed, concurrency=concurrency, max_spend_usd=max_spend,
+        bootstrap=bootstrap, correction=correction, ci=ci, baseline_source=baseline_source,
+        samples_per_prompt=samples_per_prompt, skip_invalid=skip_invalid or None,
+    )
+    err = Console(stderr=True)
+    with ProgressPrinter(err, quiet=quiet) as progress:
+        result = run_compare(traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress)
+    print_verdict(result.verdict, Console(), str(result.run_dir))
+    if result.aborted:
+        raise AbortedError(f"{result.aborted} (partial results in {result.run_dir})")

@@ -1,0 +1,349 @@
+"""compare(settings) = sample -> generate -> judge -> analyze -> write. Never prints: reports via on_event."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from equiv.analyze import analyze
+from equiv.config import Settings
+from equiv.errors import AbortedError, InputError
+from equiv.judging.pairwise import Judge, degrade, judge_params
+from equiv.judging.prompt import find_template, template_hash
+from equiv.llm import client
+from equiv.llm.cache import CallCache
+from equiv.llm.client import CallError, ModelSpec
+from equiv.llm.runner import Runner
+from equiv.sampling import Sample, stratified_sample
+from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
+from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
+from equiv.traffic import ReadStats, file_digest, read_traffic
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    verdict: Verdict
+    aborted: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Models:
+    baseline: ModelSpec
+    candidate: ModelSpec
+    judge: ModelSpec
+
+
+def resolve_models(settings: Settings) -> Models:
+    """Every model's price and key are checked before anything else happens (exit 2 if missing)."""
+    if not settings.baseline or not settings.candidate:
+        raise InputError("name both models: --baseline MODEL --candidate MODEL (or baseline/candidate in the config)")
+    if settings.baseline == settings.candidate:
+        raise InputError(f"baseline and candidate are the same model ({settings.baseline}): nothing to compare")
+    specs = Models(
+        baseline=client.resolve_model(settings.baseline, settings),
+        candidate=client.resolve_model(settings.candidate, settings),
+        judge=client.resolve_model(settings.judge, settings),
+    )
+    for name in {settings.baseline, settings.candidate, settings.judge}:
+        settings.api_key(name)  # raises if its api_key_env is named but unset
+    return specs
+
+
+def run_key(settings: Settings, traffic_digest: str, template_digest: str) -> str:
+    """A short hash of what defines the run: same command -> same key -> resume."""
+    models = {m: settings.model_settings(m).model_dump() for m in (settings.baseline, settings.candidate, settings.judge)}
+    blob = json.dumps(
+        {
+            "traffic": traffic_digest,
+            "baseline": settings.baseline,
+            "candidate": settings.candidate,
+            "judge": settings.judge,
+            "template": template_digest,
+            "per_type": settings.per_type,
+            "types": sorted(settings.types) if settings.types else None,
+            "seed": settings.seed,
+            "baseline_source": settings.baseline_source,
+            "samples_per_prompt": settings.samples_per_prompt,
+            "prompt_type_field": settings.prompt_type_field,
+            "judge_check": settings.judge_check,
+            "models": models,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _pair_id(record: TrafficRecord, k: int, samples: int) -> str:
+    return record.id if samples == 1 else f"{record.id}#s{k}"
+
+
+def _estimate(work: list[tuple[TrafficRecord, int]], m: Models, settings: Settings, n_checks: int) -> float:
+    """A rough upper-leaning estimate of what the evaluation will spend, printed before any call."""
+    total = 0.0
+    for rec, _k in work:
+        prompt = sum(len(json.dumps(msg.get("content", ""))) for msg in rec.messages) // 4 + 8
+        out = rec.usage.completion_tokens if rec.usage else (len(rec.response or "") // 4 + 1 if rec.response else 300)
+        total += m.candidate.cost(prompt, out)
+        if settings.baseline_source == "rerun":
+            total += m.baseline.cost(prompt, out)
+        total += 2 * m.judge.cost(prompt + 2 * out + 250, 60)
+    per_pair = total / max(1, len(work))
+    return total + n_checks * per_pair * 0.8
+
+
+def _logged_side(rec: TrafficRecord, spec: ModelSpec) -> Side:
+    """The baseline as logged, priced as the --baseline model from logged usage or counted tokens."""
+    if rec.usage is not None:
+        pt, ct = rec.usage.prompt_tokens, rec.usage.completion_tokens
+    else:
+        pt = client.count_tokens(spec, messages=rec.messages)
+        ct = client.count_tokens(spec, text=rec.response or "")
+    return Side(model=spec.name, source="logged", output=rec.response or "", prompt_tokens=pt,
+                completion_tokens=ct, cost_usd=spec.cost(pt, ct))
+
+
+def _run_side(comp: Any) -> Side:
+    return Side(model=comp.model, source="run", output=comp.output, prompt_tokens=comp.prompt_tokens,
+                completion_tokens=comp.completion_tokens, cost_usd=comp.cost_usd)
+
+
+def check_sample(pairs: list[Pair], settings: Settings) -> list[Pair]:
+    """Per prompt-type: 10% of its pairs (at least 10, all if fewer), chosen reproducibly."""
+    by_type: dict[str, list[Pair]] = {}
+    for p in pairs:
+        if p.error is None and p.baseline is not None and (p.baseline.output or "").strip():
+            by_type.setdefault(p.prompt_type, []).append(p)
+    chosen: list[Pair] = []
+    for t in sorted(by_type):
+        group = sorted(by_type[t], key=lambda p: p.pair_id)
+        n = max(settings.judge_check_min, math.ceil(settings.judge_check_fraction * len(group)))
+        if n >= len(group):
+            chosen += group
+        else:
+            rng = random.Random(f"{settings.seed}:{t}:check")
+            chosen += sorted(rng.sample(group, n), key=lambda p: p.pair_id)
+    return chosen
+
+
+class _Work:
+    """The async part of one run: pairs, then judge checks, appended to the run directory as they finish."""
+
+    def __init__(self, settings: Settings, m: Models, run: RunDir, runner: Runner, judge: Judge, on_event: Event):
+        self.s, self.m, self.run, self.runner, self.judge, self.on_event = settings, m, run, runner, judge, on_event
+
+    async def pair(self, rec: TrafficRecord, k: int) -> Pair:
+        pid = _pair_id(rec, k, self.s.samples_per_prompt)
+        pair = Pair(pair_id=pid, prompt_type=rec.prompt_type, messages=rec.messages, timestamp=rec.timestamp,
+                    prompt_id=rec.id if self.s.samples_per_prompt > 1 else None)
+        params = dict(rec.params)
+        try:
+            if self.s.baseline_source == "logged":
+                pair.baseline = _logged_side(rec, self.m.baseline)
+                cand = await self.runner.call(self.m.candidate, rec.messages, params, sample=k)
+            else:
+                base, cand = await asyncio.gather(
+                    self.runner.call(self.m.baseline, rec.messages, params, sample=k),
+                    self.runner.call(self.m.candidate, rec.messages, params, sample=k),
+                )
+                pair.baseline = _run_side(base)
+            pair.candidate = _run_side(cand)
+        except CallError as err:
+            pair.error = f"generation failed: {err.message}"
+            return pair
+        judgments, failures = await self.judge.both_orders(
+            rec.messages, pair.baseline.output or "", pair.candidate.output or "", ("baseline_first", "candidate_first")
+        )
+        pair.judgments, pair.judge_failures = judgments, failures
+        if not judgments:
+            pair.error = "judge failed in both orders: " + "; ".join(sorted({f.error for f in failures}))
+        return pair
+
+    async def check(self, pair: Pair) -> Check:
+        intact = pair.baseline.output or "" if pair.baseline else ""
+        judgments, failures = await self.judge.both_orders(
+            pair.messages, intact, degrade(intact), ("intact_first", "degraded_first")
+        )
+        chk = Check(pair_id=pair.pair_id, prompt_type=pair.prompt_type, judgments=judgments, judge_failures=failures)
+        if len(judgments) < 2:
+            chk.error = "judge check not readable in both orders"
+        return chk
+
+    async def drain(self, coros: list[Any], file: str, kind: str) -> None:
+        """Run coroutines, appending each result as it finishes; on abort, cancel the rest."""
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                record = await fut
+                self.run.append(file, record)
+                self.on_event(kind, {"prompt_type": record.prompt_type, "error": record.error})
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def compare(
+    traffic: str | Path,
+    settings: Settings,
+    *,
+    out: str | Path = "reports",
+    resume: str | Path | None = None,
+    fresh: bool = False,
+    on_event: Event | None = None,
+) -> RunResult:
+    """Run (or resume) a comparison and write its run directory. Raises EquivError on bad input/abort."""
+    emit: Event = on_event or (lambda kind, data: None)
+    m = resolve_models(settings)
+    tpl_path = find_template(settings.judge_template, settings.base_dir)
+    tpl_text = tpl_path.read_text(encoding="utf-8")
+    tpl_hash = template_hash(tpl_path)
+    traffic = Path(traffic)
+    digest = file_digest(traffic)
+    read_stats = ReadStats()
+    records = read_traffic(traffic, prompt_type_field=settings.prompt_type_field,
+                           skip_invalid=settings.skip_invalid, stats=read_stats)
+    sample: Sample = stratified_sample(records, per_type=settings.per_type, seed=settings.seed, types=settings.types,
+                                      require_response=settings.baseline_source == "logged")
+    if sample.missing_types:
+        raise InputError(f"--types names prompt-types not in {traffic}: {', '.join(sample.missing_types)} "
+                         f"(found: {', '.join(sorted(sample.volume)) or 'none'})")
+    if not any(sample.records.values()):
+        why = ", ".join(f"{n} {r}" for r, n in sample.skipped.items())
+        raise InputError(f"{traffic}: no usable records to compare" + (f" (skipped: {why})" if why else ""))
+
+    key = run_key(settings, digest, tpl_hash)
+    out = Path(out)
+    if resume is not None:
+        run_path = Path(resume)
+        if not run_path.is_dir():
+            raise InputError(f"--resume {resume}: no such run directory")
+    else:
+        found = None if fresh else find_run(out, key)
+        run_path = found or out / new_run_id(key)
+    run = RunDir(run_path)
+    run.lock()
+    try:
+        return asyncio.run(_execute(traffic, settings, m, run, sample, read_stats, tpl_text,
+                                    {tpl_path.name: tpl_hash}, key, emit))
+    finally:
+        run.unlock()
+
+
+async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sample: Sample, read_stats: ReadStats,
+                   tpl_text: str, tpl_hashes: dict[str, str], key: str, emit: Event) -> RunResult:
+    info = run.read_run_info()
+    resumed = bool(info)
+    if resumed and info.get("key") not in (None, key):
+        raise InputError(f"{run.path}: this run directory belongs to a different run (key {info.get('key')}, "
+                         f"this command's key is {key}); use --fresh or another --out")
+    old_pairs = [p for p in run.load_pairs() if p.error is None]
+    run.rewrite("pairs.jsonl", old_pairs)  # failed pairs are redone (their finished calls are cached)
+    old_checks = [c for c in run.load_checks() if c.error is None]
+    run.rewrite("checks.jsonl", old_checks)
+    done = {p.pair_id for p in old_pairs}
+    work = [(rec, k) for recs in sample.records.values() for rec in recs for k in range(settings.samples_per_prompt)
+            if _pair_id(rec, k, settings.samples_per_prompt) not in done]
+    n_total = sum(len(r) for r in sample.records.values()) * settings.samples_per_prompt
+
+    info.update(
+        run_id=run.run_id, key=key, traffic=str(traffic), command="compare",
+        settings=settings.model_dump(mode="json", exclude={"routes", "models", "base_dir"}),
+        models={s.name: {"litellm_model": s.call_model, "api_base": s.api_base,
+                         "input_cost_per_mtok": s.input_per_token * 1e6, "output_cost_per_mtok": s.output_per_token * 1e6}
+                for s in (m.baseline, m.candidate, m.judge)},
+        template_hashes=tpl_hashes, versions=client.package_versions(),
+        sample={"per_type": {t: len(r) for t, r in sample.records.items()}, "volume": sample.volume,
+                "skipped": dict(sample.skipped), "invalid_skipped": read_stats.skipped_total()},
+        monthly_volume=sample.monthly_volume(),
+    )
+    info.setdefault("started_at", utc_now())
+    if resumed:
+        info.setdefault("resumed_at", []).append(utc_now())
+    run.write_run_info(info)
+
+    cache = CallCache(run.file(CALLS))
+    runner = Runner(cache=cache, concurrency=settings.concurrency, max_retries=settings.max_retries,
+                    max_spend_usd=settings.max_spend_usd,
+                    api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, m.judge.name}},
+                    default_max_tokens=settings.max_tokens_default, on_event=emit, seed=settings.seed)
+    judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
+                  params=judge_params(client.supports_json_schema(m.judge)))
+    w = _Work(settings, m, run, runner, judge, emit)
+    expected_checks = len(check_sample(
+        old_pairs + [Pair(pair_id=_pair_id(r, k, settings.samples_per_prompt), prompt_type=r.prompt_type,
+                          baseline=Side(model="", output="x")) for r, k in work], settings)) if settings.judge_check else 0
+    emit("estimate", {"usd": _estimate(work, m, settings, expected_checks), "pairs": len(work), "done": len(done),
+                      "total": n_total, "checks": expected_checks, "spent_before": runner.spent,
+                      "cap": settings.max_spend_usd, "run_dir": str(run.path), "resumed": resumed})
+    aborted: str | None = None
+    try:
+        emit("phase", {"name": "pairs", "total": n_total, "done": len(done)})
+        await w.drain([w.pair(rec, k) for rec, k in work], "pairs.jsonl", "pair")
+        if settings.judge_check:
+            pairs_now = run.load_pairs()
+            checked = {c.pair_id for c in old_checks}
+            todo = [p for p in check_sample(pairs_now, settings) if p.pair_id not in checked]
+            emit("phase", {"name": "judge check", "total": len(todo) + len(checked), "done": len(checked)})
+            await w.drain([w.check(p) for p in todo], "checks.jsonl", "check")
+    except AbortedError as err:
+        aborted = err.message
+    finally:
+        cache.close()
+
+    pairs = run.load_pairs()
+    checks = run.load_checks() if settings.judge_check else None
+    verdict = analyze(pairs, checks, settings, run_id=run.run_id, baseline=m.baseline.name,
+                      candidate=m.candidate.name, judge=m.judge.name, eval_cost_usd=round(cache.total_cost(), 6),
+                      monthly_volume=sample.monthly_volume(), aborted=aborted)
+    verdict.notes.extend(run_notes(pairs, sample, read_stats, settings))
+    info.update(finished_at=utc_now(), eval_cost_usd=round(cache.total_cost(), 6), aborted=aborted,
+                calls={"bought_this_session": runner.stats.calls, "cache_hits": runner.stats.cache_hits,
+                       "retries": runner.stats.retries, "errors": dict(runner.stats.errors),
+                       "backoff_s": round(runner.stats.backoff_s, 3)})
+    run.write_run_info(info)
+    write_reports(run.path, verdict, pairs, checks, info)
+    return RunResult(run_dir=run.path, verdict=verdict, aborted=aborted, info=info)
+
+
+def run_notes(pairs: list[Pair], sample: Sample, read_stats: ReadStats, settings: Settings) -> list[str]:
+    """What the user must know beside the numbers: failures by reason, skipped records, model mismatches."""
+    notes = []
+    errors = Counter(p.error.split(":")[0] + ": " + p.error.split(":", 1)[-1].strip()[:120]
+                     for p in pairs if p.error)
+    for reason, n in errors.most_common(5):
+        notes.append(f"{n} pair(s) failed: {reason}")
+    for reason, n in sample.skipped.items():
+        notes.append(f"{n} record(s) skipped: {reason}")
+    if read_stats.skipped_total():
+        notes.append(f"{read_stats.skipped_total()} invalid traffic record(s) skipped (--skip-invalid)")
+    if settings.baseline_source == "logged":
+        logged = Counter(r.model for recs in sample.records.values() for r in recs if r.model)
+        other = [mdl for mdl in logged if mdl != settings.baseline]
+        if other:
+            notes.append(f"logged responses come from {', '.join(sorted(other))}; they are priced as the baseline "
+                         f"{settings.baseline}")
+    return notes
+
+
+def write_reports(folder: Path, verdict: Verdict, pairs: list[Pair], checks: list[Check] | None,
+                  info: dict[str, Any]) -> None:
+    """verdict.json, summary.md and report.html, all rebuilt from pairs + verdict."""
+    from equiv.report.html import write_html  # noqa: PLC0415
+    from equiv.report.markdown import render_markdown  # noqa: PLC0415
+    from equiv.store import write_json_atomic, write_text_atomic  # noqa: PLC0415
+
+    write_json_atomic(folder / "verdict.json", verdict.model_dump(mode="json"))
+    write_text_atomic(folder / "summary.md", render_markdown(verdict, info))
+    write_html(folder / "report.html", verdict, pairs, info, checks)

@@ -1,0 +1,124 @@
+"""The runner's rules, with client.acomplete replaced by a scripted fake (the provider path is tested
+end to end in tests/integration against a real HTTP server)."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from equiv.errors import AbortedError, AuthError, SpendCapReached
+from equiv.llm import client
+from equiv.llm.cache import CallCache, call_key
+from equiv.llm.client import CallError, ModelSpec
+from equiv.llm.runner import Runner
+from equiv.schema import Completion
+
+SPEC = ModelSpec(name="m", call_model="fake/skill-90", api_base=None, api_key_env=None,
+                 input_per_token=1e-6, output_per_token=2e-6, timeout_s=5)
+MSG = [{"role": "user", "content": "hello there"}]
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list[int]:
+    calls: list[int] = []
+
+    async def fake_acomplete(spec: ModelSpec, messages: Any, params: Any, api_key: Any) -> Completion:
+        calls.append(1)
+        item = script.pop(0) if script else "ok"
+        if isinstance(item, CallError):
+            raise item
+        await asyncio.sleep(0.001)
+        return Completion(model=spec.name, output=item, prompt_tokens=10, completion_tokens=5,
+                          cost_usd=spec.cost(10, 5))
+
+    monkeypatch.setattr(client, "acomplete", fake_acomplete)
+    return calls
+
+
+def runner(tmp_path: Path, **kw: Any) -> Runner:
+    args: dict[str, Any] = dict(cache=CallCache(tmp_path / "calls.jsonl"), concurrency=4, max_retries=3,
+                                max_spend_usd=10.0, api_keys={}, backoff_base_s=0.001, backoff_max_s=0.01)
+    args.update(kw)
+    return Runner(**args)
+
+
+def test_transient_errors_are_retried_then_succeed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted(monkeypatch, [CallError("transient", "429"), CallError("transient", "500"), "fine"])
+    r = runner(tmp_path)
+    out = asyncio.run(r.call(SPEC, MSG, {}))
+    assert out.output == "fine" and len(calls) == 3 and r.stats.retries == 2
+
+
+def test_retries_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted(monkeypatch, [CallError("transient", "500")] * 10)
+    with pytest.raises(CallError):
+        asyncio.run(runner(tmp_path, max_retries=2).call(SPEC, MSG, {}))
+    assert len(calls) == 3
+
+
+def test_auth_error_aborts_at_once_and_stops_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted(monkeypatch, [CallError("auth", "401 bad key")] + ["ok"] * 50)
+    r = runner(tmp_path, concurrency=1)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": str(i)}], {}) for i in range(20)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(many())
+    assert isinstance(results[0], AuthError)
+    assert all(isinstance(x, AbortedError) for x in results)
+    assert len(calls) == 1  # no call after the auth failure
+
+
+def test_results_are_cached_and_resumed_without_rebuying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted(monkeypatch, ["one"])
+    r = runner(tmp_path)
+    asyncio.run(r.call(SPEC, MSG, {"temperature": 0}))
+    r.cache.close()
+    r2 = runner(tmp_path)  # a new process on the same run directory
+    out = asyncio.run(r2.call(SPEC, MSG, {"temperature": 0}))
+    assert out.output == "one" and len(calls) == 1 and r2.spent == pytest.approx(SPEC.cost(10, 5))
+    asyncio.run(r2.call(SPEC, MSG, {"temperature": 0.7}))  # different params: a different call
+    assert len(calls) == 2
+
+
+def test_torn_cache_line_is_dropped(tmp_path: Path) -> None:
+    c = CallCache(tmp_path / "calls.jsonl")
+    c.put("k1", Completion(model="m", output="x", prompt_tokens=1, completion_tokens=1, cost_usd=0.5))
+    c.close()
+    with open(tmp_path / "calls.jsonl", "a") as fh:
+        fh.write('{"key": "k2", "completion": {"model": "m", "outp')
+    c2 = CallCache(tmp_path / "calls.jsonl")
+    assert c2.get("k1") is not None and c2.get("k2") is None and c2.dropped_lines == 1
+    c2.put("k3", Completion(model="m", output="y", prompt_tokens=1, completion_tokens=1, cost_usd=0.1))
+    c2.close()
+    assert CallCache(tmp_path / "calls.jsonl").get("k3") is not None
+
+
+def test_spend_cap_holds_under_concurrency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(monkeypatch, [])
+    # worst case per call: (prompt ~ chars/3 + 8) * 1e-6 + 100 * 2e-6 ~= 0.000215 USD; actual 0.00002
+    r = runner(tmp_path, max_spend_usd=0.001, concurrency=16, default_max_tokens=100)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(200)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(many())
+    assert any(isinstance(x, SpendCapReached) for x in results)
+    assert r.spent <= 0.001  # never past the cap: in-flight calls were reserved before sending
+
+
+def test_breaker_stops_a_provider_that_keeps_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(monkeypatch, [CallError("transient", "503")] * 1000)
+    r = runner(tmp_path, max_retries=50, breaker_threshold=10)
+    with pytest.raises(AbortedError, match="keeps failing"):
+        asyncio.run(r.call(SPEC, MSG, {}))
+
+
+def test_call_key_depends_on_what_affects_output() -> None:
+    base = call_key("m", "openai/m", None, MSG, {"temperature": 0}, 0)
+    assert base == call_key("m", "openai/m", None, MSG, {"temperature": 0}, 0)
+    assert base != call_key("m", "openai/m", None, MSG, {"temperature": 0}, 1)
+    assert base != call_key("m", "openai/m", "http://x", MSG, {"temperature": 0}, 0)
+    assert base != call_key("m2", "openai/m", None, MSG, {"temperature": 0}, 0)
