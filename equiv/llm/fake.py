@@ -3,9 +3,11 @@
 Both transports use it: the in-package litellm provider (``fake/<name>``, see client.py) and the
 loopback OpenAI-compatible server of the integration tests (equiv.testing.loopback).
 
-Generators (``fake/skill-NN[-verbose]``): the "facts" of a prompt are the distinct content words of
-its last user message; a model of skill NN mentions each fact with probability NN% (decided by a
-hash of model, prompt and fact, so it is reproducible). ``-verbose`` pads the answer with filler.
+Generators (``fake/skill-NN[-vK][-verbose]``): the "facts" of a prompt are the distinct content words
+of its last user message; a model of skill NN mentions each fact with probability NN% (decided by a
+hash of model, prompt and fact, so it is reproducible). ``-vK`` is another model of the same skill
+(different draws); ``-verbose`` pads about half of its answers with filler (a model that is verbose
+on some prompts, so length and quality can be told apart).
 Judges read the conversation and the two answers out of the rendered judge prompt and prefer the
 answer that mentions more facts:
   fake/judge            coverage only (ties when equal)
@@ -70,18 +72,22 @@ def _last_user(messages: list[dict[str, Any]]) -> str:
 
 
 def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str:
-    """Answer of a simulated generator ``fake/skill-NN[-verbose]``."""
+    """Answer of a simulated generator ``fake/skill-NN[-vK][-verbose]``."""
     name = model.split("/", 1)[-1]
-    m = re.fullmatch(r"skill-(\d{1,3})(-verbose)?", name)
+    m = _GENERATOR.fullmatch(name)
     if not m:
-        raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN or fake/skill-NN-verbose")
+        raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN[-vK][-verbose]")
     skill = int(m.group(1)) / 100
+    stem = name.removesuffix("-verbose")
     prompt = _last_user(messages)
-    kept = [f for f in facts(prompt) if _u(name.split("-verbose")[0], prompt, f, str(sample)) < skill]
+    kept = [f for f in facts(prompt) if _u(stem, prompt, f, str(sample)) < skill]
     answer = "Answer: " + (", ".join(kept) if kept else "I am not sure.") + "."
-    if m.group(2):
+    if m.group(3) and _u(stem, prompt, "pad", str(sample)) < 0.5:
         answer += " " + FILLER * 3
     return answer
+
+
+_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-verbose)?")
 
 
 def _between(text: str, tag: str) -> str | None:
@@ -129,7 +135,7 @@ def reply(model: str, messages: list[dict[str, Any]], sample: int = 0) -> tuple[
 def price(model: str) -> tuple[float, float]:
     """USD per million tokens (input, output) of a simulated model: skill-NN costs NN% of $2.50/$10."""
     name = model.split("/", 1)[-1]
-    m = re.fullmatch(r"skill-(\d{1,3})(-verbose)?", name)
+    m = _GENERATOR.fullmatch(name)
     if m:
         share = int(m.group(1)) / 100
         return round(2.5 * share**3, 6), round(10.0 * share**3, 6)
