@@ -1,0 +1,199 @@
+"""CI vs margin -> GO / NO_GO / INCONCLUSIVE with reasons; samples needed; multiplicity levels.
+
+The rule is SPEC's "Decision", written so that each condition yields one plain sentence: a lead who
+reads only the reasons should know why the verdict is what it is and what would change it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from scipy.special import ndtri
+
+from equiv.schema import Interval, JudgeCheckResult, VerdictLabel
+
+MIN_PAIRS = 30
+JUDGE_CHECK_MIN_PASS = 0.7
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the decision of one prompt-type rests on (intervals already at the tested alpha)."""
+
+    n: int
+    margin: float
+    alpha: float  # the one-sided level this type is tested at (after any correction)
+    raw: Interval | None
+    lc: Interval | None
+    judge_check: JudgeCheckResult | None  # None: the check did not run for this type
+    saving: float | None  # saving estimate; None: cost unknown
+    samples_needed: int | None = None
+
+
+def samples_needed(estimate: float, se: float, n: int, margin: float, alpha: float) -> int | None:
+    """ceil(((z(1-a) + z(0.8)) * sd / (est + margin))^2), sd = bootstrap SE x sqrt(n) (SPEC).
+
+    None when est <= -margin: no sample size makes a GO likely when the estimate is already past
+    the margin. Using the bootstrap SE keeps the cluster design (repeated samples) in the estimate.
+    """
+    gap = estimate + margin
+    if not gap > 0 or not math.isfinite(se) or n <= 0:
+        return None
+    sd = se * math.sqrt(n)
+    z = float(ndtri(1.0 - alpha)) + float(ndtri(POWER))
+    return int(math.ceil((z * sd / gap) ** 2))
+
+
+def judge_check_blocks(jc: JudgeCheckResult | None) -> bool:
+    """A check that ran and did not show discrimination (pass rate < 0.7, or nothing readable) blocks GO."""
+    return jc is not None and (jc.pass_rate is None or jc.pass_rate < JUDGE_CHECK_MIN_PASS)
+
+
+def quality_passes(ev: Evidence) -> bool:
+    """Non-inferiority shown: both the raw and the length-controlled lower bounds clear -margin."""
+    if ev.raw is None or ev.lc is None:
+        return False
+    return min(ev.raw.ci_low, ev.lc.ci_low) > -ev.margin
+
+
+def quality_fails(ev: Evidence) -> bool:
+    """Inferiority shown: both upper bounds below -margin (LC can only block a GO, never force one)."""
+    if ev.raw is None or ev.lc is None:
+        return False
+    return max(ev.raw.ci_high, ev.lc.ci_high) < -ev.margin
+
+
+def is_go(ev: Evidence) -> bool:
+    return (
+        ev.n >= MIN_PAIRS
+        and quality_passes(ev)
+        and not judge_check_blocks(ev.judge_check)
+        and (ev.saving is None or ev.saving > 0)
+    )
+
+
+def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
+    """SPEC's decision rule, with one reason per condition (the decisive one first)."""
+    m = ev.margin
+    cheaper = ev.saving is None or ev.saving > 0
+    label: VerdictLabel
+    if ev.n < MIN_PAIRS:
+        label = "INCONCLUSIVE"
+    elif is_go(ev):
+        label = "GO"
+    elif quality_fails(ev) or not cheaper:
+        label = "NO_GO"
+    else:
+        label = "INCONCLUSIVE"
+
+    reasons: list[str] = []
+    if ev.n < MIN_PAIRS:
+        reasons.append(f"only {ev.n} usable pairs: at least {MIN_PAIRS} are needed for any decision")
+    conf = f"{1 - ev.alpha:.4g}"
+    if ev.raw is not None and ev.lc is not None:
+        r, c = ev.raw, ev.lc
+        if quality_passes(ev):
+            reasons.append(
+                f"quality lower bound {r.ci_low:+.3f} (length-controlled {c.ci_low:+.3f}) is above "
+                f"-{m:g}: at {conf} one-sided confidence the candidate is at most {m:g} worse"
+            )
+        elif quality_fails(ev):
+            reasons.append(
+                f"quality upper bound {r.ci_high:+.3f} (length-controlled {c.ci_high:+.3f}) is below "
+                f"-{m:g}: the candidate is worse by more than the margin"
+            )
+        elif r.ci_high < -m:
+            reasons.append(
+                f"the raw upper bound {r.ci_high:+.3f} is below -{m:g} but at equal length it is "
+                f"{c.ci_high:+.3f}: part of the gap may be answer length, so the data cannot yet tell"
+            )
+        elif r.ci_low > -m:
+            reasons.append(
+                f"length control blocked the GO: the raw lower bound {r.ci_low:+.3f} clears -{m:g} but at "
+                f"equal length it is {c.ci_low:+.3f}; the judge may be rewarding longer answers"
+            )
+        else:
+            lo, hi = min(r.ci_low, c.ci_low), max(r.ci_high, c.ci_high)
+            reasons.append(
+                f"quality interval [{lo:+.3f}, {hi:+.3f}] (raw and length-controlled) straddles -{m:g}: "
+                "the data cannot yet tell"
+            )
+    elif ev.n == 0:
+        reasons.append("no usable pairs: nothing to decide on")
+
+    jc = ev.judge_check
+    if jc is None:
+        reasons.append(
+            "judge check did not run: the judge's ability to tell a good answer from a truncated one "
+            "on this prompt-type is unverified"
+        )
+    elif jc.pass_rate is None:
+        reasons.append("judge check ran but none of its comparisons were readable in both orders: no GO")
+    elif jc.pass_rate < JUDGE_CHECK_MIN_PASS:
+        reasons.append(
+            f"judge check failed: the judge preferred the intact answer over a truncated copy in both "
+            f"orders in only {jc.pass_rate:.0%} of {jc.n} checks (< {JUDGE_CHECK_MIN_PASS:.0%}); it cannot "
+            "discriminate on this prompt-type, so no GO"
+        )
+    else:
+        reasons.append(
+            f"judge check passed: the intact answer won in both orders in {jc.pass_rate:.0%} of {jc.n} checks"
+        )
+
+    if ev.saving is None:
+        reasons.append("cost unknown (the pairs carry no costs): the verdict is on quality alone")
+    elif ev.saving <= 0:
+        reasons.append(f"the candidate is not cheaper (saving {ev.saving:.1%}): no reason to switch")
+
+    if label == "INCONCLUSIVE" and ev.samples_needed is not None and ev.n >= MIN_PAIRS:
+        reasons.append(
+            f"about {ev.samples_needed} pairs would give an {POWER:.0%} chance of a GO if the true "
+            "difference equals this estimate"
+        )
+    elif label == "INCONCLUSIVE" and ev.samples_needed is not None:
+        need = max(ev.samples_needed, MIN_PAIRS)
+        reasons.append(f"about {need} pairs would be needed (at least {MIN_PAIRS})")
+    return label, reasons
+
+
+def bonferroni_levels(names: Sequence[str], alpha: float) -> dict[str, float]:
+    """Each of K types tested at alpha / K."""
+    k = max(1, len(names))
+    return {name: alpha / k for name in names}
+
+
+def holm_levels(
+    pvalues: Mapping[str, float], alpha: float, passes: Callable[[str, float], bool]
+) -> tuple[dict[str, float], str | None]:
+    """Holm's step-down (SPEC): the i-th smallest p-value is tested at alpha / (K - i + 1).
+
+    ``passes(name, level)`` says whether that type would be GO at that level. The procedure stops at
+    the first failure; that type and every later one keep the level where it stopped (and none of
+    the later ones may be GO). Returns the levels and the name where it stopped (None if all passed).
+    Ties in p are broken by name so the order never depends on input order.
+    """
+    order = sorted(pvalues, key=lambda name: (pvalues[name], name))
+    k = len(order)
+    levels: dict[str, float] = {}
+    stopped: str | None = None
+    for i, name in enumerate(order):
+        if stopped is not None:
+            levels[name] = levels[stopped]
+            continue
+        levels[name] = alpha / (k - i)
+        if not passes(name, levels[name]):
+            stopped = name
+    return levels, stopped
+
+
+def overall(labels: Iterable[VerdictLabel]) -> VerdictLabel:
+    """GO only when every type is GO; NO_GO when any is NO_GO; else INCONCLUSIVE."""
+    seen = list(labels)
+    if seen and all(v == "GO" for v in seen):
+        return "GO"
+    if any(v == "NO_GO" for v in seen):
+        return "NO_GO"
+    return "INCONCLUSIVE"
