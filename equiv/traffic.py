@@ -144,7 +144,12 @@ class ReadStats:
 
     @property
     def invalid(self) -> int:
+        """Invalid records skipped (``skip_invalid=True``), not counting those dropped by ``since``."""
         return sum(n for reason, n in self.skipped.items() if reason not in _FILTER_REASONS)
+
+    def skipped_total(self) -> int:
+        """All records skipped, whatever the reason (invalid, or outside the ``since`` window)."""
+        return sum(self.skipped.values())
 
     def summary(self) -> str:
         """One line for the terminal, e.g. ``read 980 records; skipped 20 (invalid JSON: 12, ...)``."""
