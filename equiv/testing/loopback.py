@@ -223,7 +223,9 @@ class LoopbackServer:
 
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.owner = self
-        self.host, self.port = self._httpd.server_address[:2]
+        addr = self._httpd.server_address
+        self.host: str = str(addr[0])
+        self.port: int = int(addr[1])
         self.base_url = f"http://{self.host}:{self.port}/v1"
         # A short poll interval: shutdown() waits up to one interval, and tests open many servers.
         self._thread = threading.Thread(
