@@ -330,6 +330,7 @@ def analyze(
 
     k = len(names)
     stopped: str | None = None
+    not_reached: tuple[str, ...] = ()
     if settings.correction == "bonferroni":
         levels = bonferroni_levels(names, settings.alpha)
     elif settings.correction == "holm":
@@ -339,7 +340,8 @@ def analyze(
             d = _decide_at(boots[t], n_of(t), level, settings, jcs[t])
             return d.label == "GO" and aborted is None
 
-        levels, stopped = holm_levels(pvals, settings.alpha, passes)
+        holm = holm_levels(pvals, settings.alpha, passes)
+        levels, stopped, not_reached = holm.levels, holm.stopped, holm.not_reached
     else:
         levels = {t: settings.alpha for t in names}
 
@@ -354,7 +356,7 @@ def analyze(
             reasons.append(
                 f"tested at alpha {level:.4g} ({settings.correction} correction over {k} prompt-types)"
             )
-        if stopped is not None and label == "GO" and t != stopped:
+        if label == "GO" and t in not_reached:
             label = "INCONCLUSIVE"
             reasons.insert(0, f"Holm's procedure stopped at '{stopped}', so this prompt-type cannot be GO")
         if aborted is not None and label == "GO":

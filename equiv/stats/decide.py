@@ -151,7 +151,7 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
     if label == "INCONCLUSIVE" and ev.samples_needed is not None and ev.n >= MIN_PAIRS:
         reasons.append(
             f"about {ev.samples_needed} pairs would give an {POWER:.0%} chance of a GO if the true "
-            "difference equals this estimate"
+            "difference equals the raw estimate"
         )
     elif label == "INCONCLUSIVE" and ev.samples_needed is not None:
         need = max(ev.samples_needed, MIN_PAIRS)
@@ -165,28 +165,32 @@ def bonferroni_levels(names: Sequence[str], alpha: float) -> dict[str, float]:
     return {name: alpha / k for name in names}
 
 
+@dataclass(frozen=True)
+class HolmResult:
+    levels: dict[str, float]  # the level each type is tested (and its interval reported) at
+    stopped: str | None  # the first type that failed, None if every type passed
+    not_reached: tuple[str, ...]  # types after the stop: none of them may be GO
+
+
 def holm_levels(
     pvalues: Mapping[str, float], alpha: float, passes: Callable[[str, float], bool]
-) -> tuple[dict[str, float], str | None]:
+) -> HolmResult:
     """Holm's step-down (SPEC): the i-th smallest p-value is tested at alpha / (K - i + 1).
 
     ``passes(name, level)`` says whether that type would be GO at that level. The procedure stops at
-    the first failure; that type and every later one keep the level where it stopped (and none of
-    the later ones may be GO). Returns the levels and the name where it stopped (None if all passed).
-    Ties in p are broken by name so the order never depends on input order.
+    the first failure; that type and every later one keep the level where it stopped, and none of
+    the later ones may be GO. Ties in p are broken by name so the order never depends on input order.
     """
     order = sorted(pvalues, key=lambda name: (pvalues[name], name))
     k = len(order)
     levels: dict[str, float] = {}
-    stopped: str | None = None
     for i, name in enumerate(order):
-        if stopped is not None:
-            levels[name] = levels[stopped]
-            continue
         levels[name] = alpha / (k - i)
         if not passes(name, levels[name]):
-            stopped = name
-    return levels, stopped
+            rest = tuple(order[i + 1 :])
+            levels.update({later: levels[name] for later in rest})
+            return HolmResult(levels=levels, stopped=name, not_reached=rest)
+    return HolmResult(levels=levels, stopped=None, not_reached=())
 
 
 def overall(labels: Iterable[VerdictLabel]) -> VerdictLabel:
