@@ -45,7 +45,8 @@ Decisions (documented because users will meet them):
   needs memory proportional to the file, and streaming files of any size matters more.
   ``equiv.sampling.stratified_sample`` makes the ids of its sample unique (``"<id>#2"``, ...).
 - ``timestamp``: ISO 8601, or unix time as a number or digit string (seconds; milliseconds,
-  microseconds and nanoseconds are recognised by their size). A time without a zone is taken as UTC.
+  microseconds and nanoseconds are recognised by their size). A time without a zone is taken as UTC;
+  every timestamp is returned in UTC.
   With ``since``, records older than ``since`` are dropped (reason ``"before since"``) and records
   without a timestamp are dropped too (reason ``"no timestamp"``): a time window cannot vouch for them.
 - JSON text escapes that leave a lone UTF-16 surrogate (a truncated emoji) are replaced by U+FFFD
@@ -567,7 +568,8 @@ def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
                     True,
                 )
                 continue
-            yield where, dict(zip(header, cells, strict=False)), True
+            # an empty cell is a missing value: CSV has no other way to write one
+            yield where, {k: v for k, v in zip(header, cells, strict=False) if v != ""}, True
 
 
 def _parquet_rows(p: Path, display: str) -> Iterator[_Row]:
@@ -705,16 +707,14 @@ def _to_record(row: Any, where: str, pt_field: str, pt_path: list[str], table: b
 
 
 def _clean_table_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Table cells -> record fields: drop empty cells and Arrow's unified ``None``s, parse JSON cells."""
+    """Table cells -> record fields: drop nulls, NaNs and Arrow's unified ``None``s; parse JSON cells."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key is None:
             continue
         key = str(key).lstrip("\ufeff")
         if isinstance(value, str):
-            if not value.strip():
-                continue
-            if key in _JSON_CELLS:
+            if key in _JSON_CELLS and value.strip():
                 try:
                     value = _DECODER.decode(value)
                 except (ValueError, RecursionError) as e:
@@ -1009,27 +1009,25 @@ def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     fix = "write ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, datetime)):
         raise _Bad("invalid record", f"timestamp must be text or a number, got {_type_name(value)}", fix)
-    else:
-        text = value.strip() if isinstance(value, str) else None
-        if text == "":
-            return None
-        try:
-            if text is None or _NUMBER.fullmatch(text):
-                seconds = float(value)
-                for _ in range(3):  # ms, us, ns since the epoch
-                    if abs(seconds) < 1e11:
-                        break
-                    seconds /= 1000
-                dt = datetime.fromtimestamp(seconds, tz=UTC)
-            else:
-                dt = datetime.fromisoformat(text)
-        except (ValueError, OverflowError, OSError):
-            raise _Bad("invalid record", f"timestamp {_short(value)} is not a date and time", fix) from None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    if isinstance(value, str) and not value.strip():
+        return None
+    try:
+        if isinstance(value, datetime):
+            dt = value
+        elif not isinstance(value, str) or _NUMBER.fullmatch(value.strip()):
+            seconds = float(value)
+            for _ in range(3):  # ms, us, ns since the epoch
+                if abs(seconds) < 1e11:
+                    break
+                seconds /= 1000
+            dt = datetime.fromtimestamp(seconds, tz=UTC)
+        else:
+            dt = datetime.fromisoformat(value.strip())
+        return dt.astimezone(UTC) if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise _Bad("invalid record", f"timestamp {_short(value)} is not a date and time", fix) from None
 
 
 def _opt_str(row: dict[str, Any], key: str) -> str | None:

@@ -1,0 +1,480 @@
+"""equiv.traffic: every supported shape loads exactly; every bad input is an InputError naming file:line."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from equiv.errors import InputError
+from equiv.schema import TrafficRecord
+from equiv.traffic import ReadStats, file_digest, read_traffic
+
+DATA = Path(__file__).parent / "data"
+GOOD = DATA / "traffic"
+BAD = DATA / "bad"
+
+
+def read_all(path: str | Path, **kw: object) -> list[TrafficRecord]:
+    return list(read_traffic(path, **kw))  # type: ignore[arg-type]
+
+
+def error_of(path: str | Path, **kw: object) -> str:
+    with pytest.raises(InputError) as info:
+        read_all(path, **kw)
+    return info.value.message
+
+
+# ------------------------------------------------------------------------------------ native JSONL
+
+
+def test_native_fields_are_read_and_normalised() -> None:
+    recs = read_all(GOOD / "native.jsonl")
+    by_src = {r.source.rsplit(":", 1)[1]: r for r in recs}
+    assert list(by_src) == ["1", "2", "4", "5", "6", "7", "8", "9"]  # line 3 is blank: skipped, still counted
+    first = by_src["1"]
+    assert first.id == "t-1" and first.prompt_type == "ticket-triage"
+    assert first.messages == [{"role": "user", "content": "Classify: my card was charged twice"}]
+    assert first.response == "billing" and first.model == "gpt-4o"
+    assert first.usage is not None and (first.usage.prompt_tokens, first.usage.completion_tokens) == (12, 1)
+    assert first.params == {"temperature": 0, "max_tokens": 5}
+    assert first.timestamp == datetime(2024, 5, 1, 9, tzinfo=UTC)
+    assert first.metadata == {"tenant": "acme"}
+    assert first.source == f"{GOOD / 'native.jsonl'}:1"
+
+
+def test_integer_id_unknown_fields_and_unix_seconds() -> None:
+    rec = read_all(GOOD / "native.jsonl")[1]
+    assert rec.id == "2"
+    assert rec.metadata == {"latency_ms": 812, "tenant": "globex"}  # unknown top-level fields kept
+    assert rec.timestamp == datetime(2024, 5, 2, 9, tzinfo=UTC)
+    assert rec.messages[1]["content"] == [{"type": "text", "text": "Draft a reply to: where is my parcel?"}]
+
+
+def test_tool_calls_unix_milliseconds_and_default_type() -> None:
+    rec = read_all(GOOD / "native.jsonl")[2]
+    assert rec.prompt_type == "default"
+    assert [m["role"] for m in rec.messages] == ["user", "assistant", "tool"]
+    assert rec.messages[1]["content"] is None
+    assert rec.timestamp == datetime(2024, 5, 3, 9, tzinfo=UTC)
+
+
+def test_final_assistant_message_becomes_the_logged_response() -> None:
+    rec = read_all(GOOD / "native.jsonl")[3]
+    assert rec.messages == [{"role": "user", "content": "Say hi"}]
+    assert rec.response == "Hi!"
+
+
+def test_timestamps_are_utc_and_naive_means_utc() -> None:
+    recs = read_all(GOOD / "native.jsonl")
+    assert recs[4].timestamp == datetime(2024, 5, 3, 7, tzinfo=UTC)  # +02:00 converted
+    assert recs[5].timestamp == datetime(2024, 5, 4, 9, tzinfo=UTC)  # no zone: UTC
+    assert all(r.timestamp is None or r.timestamp.utcoffset().total_seconds() == 0 for r in recs)  # type: ignore[union-attr]
+
+
+def test_system_field_surrogates_and_numeric_prompt_type() -> None:
+    recs = read_all(GOOD / "native.jsonl")
+    assert recs[6].messages == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "Good morning"},
+    ]
+    assert recs[7].messages[0]["content"] == "emoji cut in half: \ufffd"
+    assert recs[7].prompt_type == "7"
+
+
+def test_missing_id_is_a_stable_hash_of_the_messages_and_repeats_are_kept() -> None:
+    recs = read_all(GOOD / "native.jsonl")
+    canonical = json.dumps(recs[4].messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert recs[4].id == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert read_all(GOOD / "native.jsonl")[4].id == recs[4].id
+    # the reader keeps repeated ids as they are; stratified_sample makes its sample's ids unique
+    assert [r.id for r in recs].count("t-1") == 2
+
+
+def test_prompt_type_field_dotted_path_and_metadata_fallback(tmp_path: Path) -> None:
+    recs = read_all(GOOD / "native.jsonl", prompt_type_field="metadata.feature")
+    assert [r.prompt_type for r in recs][3] == "greeting"
+    assert {r.prompt_type for r in recs} == {"greeting", "default"}
+    # a plain field name is also looked up inside metadata
+    assert read_all(GOOD / "native.jsonl", prompt_type_field="feature")[3].prompt_type == "greeting"
+    assert read_all(GOOD / "native.jsonl", prompt_type_field="tenant")[0].prompt_type == "acme"
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "a", "metadata": {"feature": null}}\n{"prompt": "b", "metadata": {"feature": ""}}\n')
+    assert [r.prompt_type for r in read_all(f, prompt_type_field="metadata.feature")] == ["default", "default"]
+
+
+@pytest.mark.parametrize("field", ["", "metadata.", ".x", "a..b"])
+def test_bad_prompt_type_field_is_refused_at_once(field: str) -> None:
+    with pytest.raises(InputError, match="prompt_type_field"):
+        read_traffic(GOOD / "native.jsonl", prompt_type_field=field)
+
+
+def test_bom_and_crlf(tmp_path: Path) -> None:
+    recs = read_all(GOOD / "bom_crlf.jsonl")
+    assert [r.messages[0]["content"] for r in recs] == ["bom and crlf", "second"]
+    assert [r.source.rsplit(":", 1)[1] for r in recs] == ["1", "3"]
+
+
+def test_gzip_jsonl(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl.gz"
+    f.write_bytes(gzip.compress((GOOD / "native.jsonl").read_bytes()))
+    plain = read_all(GOOD / "native.jsonl")
+    zipped = read_all(f)
+    assert [r.model_dump(exclude={"source"}) for r in zipped] == [r.model_dump(exclude={"source"}) for r in plain]
+
+
+def test_reading_is_lazy(tmp_path: Path) -> None:
+    """Errors far down the file come only when reached: records before them are already usable."""
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "a"}\n' * 3 + "oops\n")
+    it = read_traffic(f)
+    assert next(it).messages[0]["content"] == "a"
+    with pytest.raises(InputError, match=":4: invalid JSON"):
+        list(it)
+
+
+# ------------------------------------------------------------------------------------ OpenAI logs
+
+
+def test_openai_chat_completion_logs() -> None:
+    recs = read_all(GOOD / "openai_logs.jsonl")
+    a, b, c, d = recs
+    assert a.id == "chatcmpl-abc" and a.prompt_type == "ticket-triage"  # from request.metadata
+    assert a.messages[0] == {"role": "system", "content": "Triage tickets."}
+    assert a.response == '{"queue": "account"}'
+    assert a.model == "gpt-4o-2024-08-06"  # response.model wins over request.model
+    assert a.params == {"temperature": 0.2, "max_tokens": 20, "response_format": {"type": "json_object"}}
+    assert "n" not in a.params and "user" not in a.params
+    assert a.usage is not None and (a.usage.prompt_tokens, a.usage.completion_tokens) == (21, 7)
+    assert a.timestamp == datetime.fromtimestamp(1714560000, tz=UTC)
+    assert a.metadata["latency_ms"] == 640
+    assert b.response is None and b.prompt_type == "tools" and "tools" in b.params  # tool-call-only answer
+    assert c.response == "Meeting now at 3pm." and c.prompt_type == "summarise"  # Batch API body
+    assert c.params == {"seed": 7} and c.metadata["custom_id"] == "req-3"
+    assert d.response is None and d.model == "gpt-4o" and d.metadata == {"error": "timeout"}
+    assert d.timestamp == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_openai_log_prompt_type_field_looks_in_request_metadata(tmp_path: Path) -> None:
+    f = tmp_path / "logs.jsonl"
+    row = {
+        "request": {"model": "m", "messages": [{"role": "user", "content": "q"}], "metadata": {"feature": "f"}},
+        "response": {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
+    }
+    f.write_text(json.dumps(row) + "\n")
+    rec = read_all(f, prompt_type_field="feature")[0]
+    assert rec.prompt_type == "f" and rec.response == "a" and rec.model == "m"
+
+
+# ------------------------------------------------------------------------------------ other formats
+
+
+def test_csv_cells_stay_text_and_json_cells_are_parsed() -> None:
+    recs = read_all(GOOD / "traffic.csv")
+    first, second, third = recs
+    assert first.id == "007"  # not the number 7
+    assert first.messages == [{"role": "user", "content": "NA"}]  # not a missing value
+    assert first.response == "None"
+    assert first.usage is not None and first.usage.prompt_tokens == 5
+    assert first.metadata == {"tenant": "acme", "metadata.feature": "f1"}
+    assert second.messages[0]["content"] == "A prompt\nover two lines, with a comma"
+    assert second.prompt_type == "default" and second.timestamp == datetime.fromtimestamp(1714640400, tz=UTC)
+    assert third.messages == [{"role": "user", "content": "from messages"}]
+    # errors and sources name the row's first line in the file (the 2nd row spans lines 3-4)
+    assert [r.source.rsplit(":", 1)[1] for r in recs] == ["2", "3", "5"]
+    assert read_all(GOOD / "traffic.csv", prompt_type_field="metadata.feature")[0].prompt_type == "f1"
+
+
+def test_json_array_object_with_data_and_lines() -> None:
+    arr = read_all(GOOD / "array.json")
+    assert [(r.messages[0]["content"], r.prompt_type, r.source.rsplit(":", 1)[1]) for r in arr] == [
+        ("first", "a", "2"),
+        ("second", "b", "4"),
+        ("third", "a", "9"),
+    ]
+    assert arr[1].response == "r2"
+    data = read_all(GOOD / "data_field.json")
+    assert [r.messages[0]["content"] for r in data] == ["alpha", "beta"]
+    assert data[0].source.endswith("data_field.json:data[1]")
+    lines = read_all(GOOD / "lines.json")
+    assert [r.prompt_type for r in lines] == ["a", "b"]
+
+
+def test_json_array_keeps_mixed_content_shapes(tmp_path: Path) -> None:
+    """The case datasets' JSON loader gets wrong: content as text in one record and parts in another."""
+    f = tmp_path / "t.json"
+    rows = [
+        {"messages": [{"role": "user", "content": "plain"}], "metadata": {"a": 1}},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "parts"}]}], "metadata": {"b": "x"}},
+    ]
+    f.write_text(json.dumps(rows))
+    recs = read_all(f)
+    assert [r.messages for r in recs] == [row["messages"] for row in rows]
+    assert [r.metadata for r in recs] == [{"a": 1}, {"b": "x"}]
+
+
+def test_parquet_via_datasets(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [
+        {"id": 1, "messages": [{"role": "user", "content": "hi"}], "prompt_type": "a",
+         "metadata": {"tenant": "x"}, "params": {"temperature": 0.5}, "timestamp": datetime(2024, 1, 1)},
+        {"id": 2, "messages": [{"role": "user", "content": "q"},
+                               {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
+                               {"role": "tool", "content": "r"}],
+         "prompt_type": None, "metadata": {"feature": "f"}, "params": None, "timestamp": None},
+    ]  # fmt: skip
+    f = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), f)
+    a, b = read_all(f)
+    assert a.id == "1" and a.prompt_type == "a" and a.messages == [{"role": "user", "content": "hi"}]
+    assert a.metadata == {"tenant": "x"}  # Arrow's unified None keys are dropped
+    assert a.params == {"temperature": 0.5} and a.timestamp == datetime(2024, 1, 1, tzinfo=UTC)
+    assert b.prompt_type == "default" and b.params == {}
+    assert b.messages[1] == {"role": "assistant", "tool_calls": [{"id": "c"}]}
+    assert a.source.endswith("t.parquet:row 1") and b.source.endswith("t.parquet:row 2")
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "ok"}, {"prompt": "   "}]), bad)
+    assert "bad.parquet:row 2: prompt is empty" in error_of(bad)
+
+
+def test_datasets_save_to_disk_folder(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "ds"
+    datasets.Dataset.from_list([{"prompt": "a", "prompt_type": "x"}, {"prompt": "b", "prompt_type": "y"}]).save_to_disk(
+        str(folder)
+    )
+    assert [r.prompt_type for r in read_all(folder)] == ["x", "y"]
+    assert file_digest(folder) == file_digest(folder)
+
+
+# ------------------------------------------------------------------------------------ bad inputs
+
+BAD_CASES = [
+    # file, line (None: the whole file), text the message must contain
+    ("malformed_json.jsonl", 3, "invalid JSON (Expecting ',' delimiter at column 16) — each line must be one JSON object"),
+    ("truncated_last_line.jsonl", 2, "invalid JSON"),
+    ("non_object_array.jsonl", 2, "expected a JSON object, got an array"),
+    ("non_object_string.jsonl", 2, "expected a JSON object, got text"),
+    ("non_object_null.jsonl", 2, "expected a JSON object, got null"),
+    ("missing_prompt.jsonl", 2, "no 'messages' or 'prompt'"),
+    ("empty_messages.jsonl", 2, "messages is an empty list — give at least one message"),
+    ("messages_not_list.jsonl", 2, "messages must be a list of chat messages, got text"),
+    ("unknown_role.jsonl", 2, "messages[0].role 'human' is not a chat role — use one of system, user, assistant"),
+    ("user_without_content.jsonl", 2, "messages[1] (user) has no content"),
+    ("user_null_content.jsonl", 2, "messages[0] (user) has null content"),
+    ("assistant_without_content.jsonl", 2, "messages[1] (assistant) has no content"),
+    ("content_wrong_type.jsonl", 2, "messages[0].content must be text or a list of parts, got a number"),
+    ("part_without_type.jsonl", 2, "messages[0].content[0] must be an object with a 'type'"),
+    ("message_not_object.jsonl", 2, "messages[0] must be an object, got text"),
+    ("prompt_wrong_type.jsonl", 2, "prompt must be a string, got a number"),
+    ("empty_prompt.jsonl", 2, "prompt is empty"),
+    ("response_wrong_type.jsonl", 2, "response must be text, got an object"),
+    ("model_wrong_type.jsonl", 2, "model must be text, got a number"),
+    ("usage_missing_tokens.jsonl", 2, "usage has no prompt_tokens or completion_tokens"),
+    ("usage_negative.jsonl", 2, "usage.prompt_tokens: Input should be greater than or equal to 0"),
+    ("usage_not_number.jsonl", 2, "usage.prompt_tokens: Input should be a valid integer"),
+    ("params_wrong_type.jsonl", 2, "params must be an object, got an array"),
+    ("metadata_wrong_type.jsonl", 2, "metadata must be an object, got text"),
+    ("bad_timestamp.jsonl", 2, "timestamp 'yesterday' is not a date and time — write ISO 8601"),
+    ("timestamp_out_of_range.jsonl", 2, "timestamp 1e+300 is not a date and time"),
+    ("id_wrong_type.jsonl", 2, "id must be text or an integer, got an object"),
+    ("prompt_type_wrong_type.jsonl", 2, "prompt_type must be text to be used as the prompt-type, got an array"),
+    ("nan_value.jsonl", 2, "invalid JSON (NaN is not valid JSON)"),
+    ("system_conflict.jsonl", 2, "both a 'system' field and a system message"),
+    ("openai_log_no_messages.jsonl", 2, "request has no 'messages'"),
+    ("openai_log_bad_choices.jsonl", 2, "response.choices must be a list of objects"),
+    ("invalid_utf8.jsonl", 2, "invalid UTF-8 (byte 0xe9 at byte 16) — save the file as UTF-8"),
+    ("binary_garbage.jsonl", 2, "binary data (NUL bytes), not JSON text"),
+    ("pretty_printed.jsonl", 1, "pretty-printed JSON?"),
+    ("empty.jsonl", None, "no records — the file is empty"),
+    ("blank_lines_only.jsonl", None, "no records"),
+    ("gzip_named_jsonl.jsonl", None, "the file is gzip-compressed — name it .jsonl.gz"),
+    ("utf16.jsonl", None, "the file is UTF-16 encoded — save it as UTF-8"),
+    ("not_gzip.jsonl.gz", 1, "the gzip data is corrupt or truncated"),
+    ("truncated.jsonl.gz", 1, "the gzip data is corrupt or truncated"),
+    ("unsupported.txt", None, "unsupported file type '.txt' — use one of .jsonl"),
+    ("broken_array.json", 2, "invalid JSON (Expecting value at column 13)"),
+    ("array_missing_comma.json", 2, "expected ',' or ']' after a record"),
+    ("array_bad_record.json", 3, "messages[0].role 'robot' is not a chat role"),
+    ("not_records.json", None, "not a traffic file — a .json file must hold a JSON array of records"),
+    ("no_prompt_column.csv", 1, "no 'messages' or 'prompt' column (columns: question, answer)"),
+    ("csv_extra_cells.csv", 3, "row has 4 cells but the header has 2 — quote cells that contain commas"),
+    ("csv_bad_json_cell.csv", 3, "column messages: invalid JSON"),
+    ("csv_invalid_utf8.csv", 3, "invalid UTF-8 in this row"),
+    ("not_parquet.parquet", None, "not a Parquet file"),
+    ("corrupt.parquet", None, "cannot be read as Parquet"),
+]
+
+
+def test_every_bad_file_has_a_case() -> None:
+    on_disk = {p.name for p in BAD.iterdir() if p.name != "README.md"}
+    assert on_disk == {name for name, _, _ in BAD_CASES}
+
+
+@pytest.mark.parametrize(("name", "line", "text"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_input(name: str, line: int | None, text: str) -> None:
+    path = BAD / name
+    msg = error_of(path)
+    where = f"{path}:{line}: " if line is not None else f"{path}"
+    assert msg.startswith(where), msg
+    assert text in msg, msg
+    assert "—" in msg, msg  # every message says what to do
+
+
+@pytest.mark.parametrize(("name", "line", "text"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_input_with_skip_invalid(name: str, line: int | None, text: str) -> None:
+    """Skipping never hides a whole-file problem, and a file of only bad records is still an error."""
+    path = BAD / name
+    stats = ReadStats()
+    try:
+        recs = read_all(path, skip_invalid=True, stats=stats)
+    except InputError as e:
+        assert e.message.startswith(str(path)), e.message
+        return
+    # the case's one bad record was skipped; the good line 1 was read
+    assert stats.invalid == 1 and len(recs) == stats.read == 1, stats
+    assert stats.skipped_lines[0].startswith(f"{path}:{line}: ")
+
+
+def test_missing_file_directory_and_unreadable(tmp_path: Path) -> None:
+    assert error_of(tmp_path / "nope.jsonl") == f"{tmp_path / 'nope.jsonl'}: file not found — check the path"
+    assert "is a directory — give a traffic file" in error_of(tmp_path)
+    with pytest.raises(InputError, match="file not found"):
+        read_traffic(tmp_path / "nope.jsonl")  # raised at the call, before iterating
+    if os.geteuid() != 0:  # root reads everything
+        f = tmp_path / "locked.jsonl"
+        f.write_text('{"prompt": "a"}\n')
+        f.chmod(0)
+        assert "cannot be read" in error_of(f)
+
+
+def test_uppercase_extension_is_accepted(tmp_path: Path) -> None:
+    f = tmp_path / "T.JSONL"
+    f.write_text('{"prompt": "a"}\n')
+    assert len(read_all(f)) == 1
+
+
+def test_deeply_nested_line_is_an_input_error(tmp_path: Path) -> None:
+    f = tmp_path / "deep.jsonl"
+    f.write_text('{"prompt": "a", "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}\n")
+    assert "nested too deeply" in error_of(f)
+
+
+def test_all_invalid_with_skip_invalid_is_an_error(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text("nope\n[1]\n")
+    stats = ReadStats()
+    msg = error_of(f, skip_invalid=True, stats=stats)
+    assert "no valid records: all 2 were invalid" in msg
+    assert stats.skipped == {"invalid JSON": 1, "not a JSON object": 1}
+
+
+def test_skip_invalid_counts_by_reason() -> None:
+    stats = ReadStats()
+    recs = read_all(GOOD / "mixed.jsonl", skip_invalid=True, stats=stats)
+    assert [r.messages[0]["content"] for r in recs] == ["good 1", "good 2", "good 3"]
+    assert stats.read == 3 and stats.rows == 8 and stats.invalid == 5 == stats.skipped_total()
+    assert stats.skipped == {"invalid JSON": 1, "not a JSON object": 1, "invalid messages": 2, "invalid record": 1}
+    path = GOOD / "mixed.jsonl"
+    assert stats.skipped_lines[0].startswith(f"{path}:2: invalid JSON")
+    assert [s.split(": ", 1)[0].rsplit(":", 1)[1] for s in stats.skipped_lines] == ["2", "4", "5", "6", "8"]
+    assert stats.summary().startswith("read 3 records; skipped 5 (")
+    # without skip_invalid the first bad line stops the read
+    assert error_of(path).startswith(f"{path}:2: invalid JSON")
+
+
+def test_skipped_examples_are_capped(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "ok"}\n' + "x\n" * 50)
+    stats = ReadStats(max_examples=3)
+    read_all(f, skip_invalid=True, stats=stats)
+    assert stats.skipped["invalid JSON"] == 50 and len(stats.skipped_lines) == 3
+
+
+# ------------------------------------------------------------------------------------ big lines
+
+
+def test_a_50_mb_line_over_the_limit_is_skipped_over_without_loading_it(tmp_path: Path) -> None:
+    f = tmp_path / "big.jsonl"
+    with f.open("wb") as fh:
+        fh.write(b'{"prompt": "before"}\n{"prompt": "')
+        block = b"x" * 2**20
+        for _ in range(50):
+            fh.write(block)
+        fh.write(b'"}\n{"prompt": "after"}\n')
+    tracemalloc.start()
+    try:
+        msg = error_of(f, max_line_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak  # read in 1 MiB pieces, never whole
+    assert msg.startswith(f"{f}:2: line is 50.0 MiB, over the 1 MiB limit per record — ")
+    stats = ReadStats()
+    recs = read_all(f, skip_invalid=True, stats=stats, max_line_bytes=2**20)
+    assert [r.messages[0]["content"] for r in recs] == ["before", "after"]
+    assert [r.source.rsplit(":", 1)[1] for r in recs] == ["1", "3"]  # line numbering survives the skip
+    assert stats.skipped == {"line too long": 1}
+
+
+def test_a_50_mb_line_is_read_when_the_limit_allows_it(tmp_path: Path) -> None:
+    f = tmp_path / "big.jsonl"
+    text = "y" * (50 * 2**20)
+    f.write_text(json.dumps({"prompt": text, "prompt_type": "huge"}) + "\n" + '{"prompt": "next"}\n')
+    del text
+    assert "over the 32 MiB limit" in error_of(f)  # the default limit
+    tracemalloc.start()
+    try:
+        recs = read_traffic(f, max_line_bytes=64 * 2**20)
+        first = next(recs)
+        assert first.prompt_type == "huge" and len(first.messages[0]["content"]) == 50 * 2**20
+        del first
+        assert next(recs).messages[0]["content"] == "next"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the line, its decoded text, the parsed string and the id hash input: a few copies of 50 MB
+    print(f"peak while reading a 50 MB line: {peak / 2**20:.0f} MiB")
+    assert peak < 6 * 50 * 2**20, peak
+
+
+# ------------------------------------------------------------------------------------ since
+
+
+def test_since_drops_older_and_undated_records() -> None:
+    stats = ReadStats()
+    recs = read_all(GOOD / "native.jsonl", since=datetime(2024, 5, 3, 8, tzinfo=UTC), stats=stats)
+    assert [r.timestamp for r in recs] == [datetime(2024, 5, 3, 9, tzinfo=UTC), datetime(2024, 5, 4, 9, tzinfo=UTC)]
+    assert stats.skipped == {"before since": 3, "no timestamp": 3}
+    assert stats.invalid == 0 and stats.skipped_total() == 6
+    naive = read_all(GOOD / "native.jsonl", since=datetime(2024, 5, 3, 8))  # taken as UTC
+    assert [r.source for r in naive] == [r.source for r in recs]
+
+
+def test_since_filtering_everything_is_not_a_file_error() -> None:
+    stats = ReadStats()
+    assert read_all(GOOD / "native.jsonl", since=datetime(2030, 1, 1, tzinfo=UTC), stats=stats) == []
+    assert stats.read == 0 and stats.invalid == 0
+
+
+# ------------------------------------------------------------------------------------ digest
+
+
+def test_file_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
+    path = GOOD / "native.jsonl"
+    assert file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    copy = tmp_path / "renamed.jsonl"
+    shutil.copy(path, copy)
+    assert file_digest(copy) == file_digest(path)  # the content, not the name, keys the run
+    copy.write_bytes(copy.read_bytes() + b"\n")
+    assert file_digest(copy) != file_digest(path)
+    with pytest.raises(InputError, match="file not found"):
+        file_digest(tmp_path / "missing.jsonl")
