@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 from equiv.schema import (
+    Check,
     CostSummary,
     Diagnostics,
     Interval,
@@ -313,3 +314,30 @@ def make_pairs(n: int = 40, *, hostile: bool = False, seed: int = 1, long_every:
             )
         )
     return pairs
+
+
+def make_checks(*, hostile: bool = False) -> list[Check]:
+    """Judge checks: ticket-triage passes 19 of 20, reply-draft only 9 of 15."""
+    checks: list[Check] = []
+    for t, n, n_fail in (("ticket-triage", 20, 1), ("reply-draft", 15, 6)):
+        for i in range(n):
+            ok = i >= n_fail
+            reason = "The intact answer is complete; the other stops mid-sentence."
+            if not ok and hostile and i == 0:
+                reason = "<script>document.title='PWNED-check'</script> truncated one is more concise"
+            checks.append(
+                Check(
+                    pair_id=f"{t[:2]}-{i:04d}",
+                    prompt_type=t,
+                    judgments=[
+                        Judgment(order="intact_first", winner="A", judge="gpt-4.1", reason=reason),
+                        Judgment(
+                            order="degraded_first",
+                            winner="B" if ok else "A",
+                            judge="gpt-4.1",
+                            reason=reason if ok else "Answer A is shorter and to the point.",
+                        ),
+                    ],
+                )
+            )
+    return checks

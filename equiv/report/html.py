@@ -1,0 +1,816 @@
+"""report.html: one self-contained file a lead can read and sign off (issue 4).
+
+Everything is computed here into plain values and drawn by templates/report.html.j2 through an
+autoescaping jinja2 environment of its own, so every text that comes from traffic, models or judges
+(prompts, answers, reasons, type names, model names) is escaped. Nothing from data is ever marked
+safe: the only `Markup` is the page's own filter script, whose hash the page's Content-Security-Policy
+allows — so even a missed escape could not run a script.
+
+The page needs no network: inline CSS, inline SVG, one small script that only filters the evidence
+browser. With scripts off every pair is listed and long texts stay collapsed in <details>.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from equiv.report.markdown import (
+    DASH,
+    fmt_interval,
+    fmt_pct,
+    fmt_pct_interval,
+    fmt_rate,
+    fmt_signed,
+    fmt_usd,
+    reproduce_command,
+)
+from equiv.schema import Check, Judgment, Pair, TypeVerdict, Verdict
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Judge diagnostics: beyond these the page says, in words, why the verdict deserves less trust.
+POSITION_CONSISTENCY_MIN = 0.7
+POSITION_A_SHARE_MAX_DEVIATION = 0.15  # outside [0.35, 0.65]
+TIE_RATE_MAX = 0.5
+JUDGE_CHECK_MIN = 0.7  # SPEC: below this the judge cannot discriminate -> no GO
+LENGTH_SLOPE_MAX = 0.2  # |b1| of s ~ b0 + b1*x, x in [-1, 1]
+MIN_N = 30  # SPEC: n < 30 -> INCONCLUSIVE
+
+# Size: a text longer than this is cut (with a note); the whole evidence browser shares a budget so
+# 1,000 pairs stay well under 2 MB. Only the longest texts are cut when the budget binds.
+TEXT_CAP = 4000
+TEXT_CAP_MIN = 80
+PAGE_BUDGET = 1_750_000  # bytes the page aims at; the text budget is what the markup leaves
+CARD_OVERHEAD = 1_000  # bytes of markup (and judge reasons) per pair in the evidence browser
+PAGE_OVERHEAD = 80_000  # CSS, script, headline, charts, tables
+REASON_CAP = 1200
+MAX_BYTES = 1_900_000
+COLLAPSE_CHARS = 600  # longer texts start collapsed
+COLLAPSE_LINES = 12
+PREVIEW_CHARS = 110
+
+OUTCOME_LABELS = {
+    "lost": "candidate lost",
+    "won": "candidate won",
+    "tie": "tie",
+    "inconsistent": "inconsistent",
+    "failed": "failed",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# pair scores (SPEC "Statistics": +1 candidate preferred, -1 baseline, 0 tie; mean over judgments)
+
+
+def candidate_score(judgment: Judgment) -> float | None:
+    """The candidate's score in one judgment; None when the order is not one of the pair orders."""
+    if judgment.winner == "tie":
+        return 0.0
+    if judgment.order == "baseline_first":
+        return 1.0 if judgment.winner == "B" else -1.0
+    if judgment.order == "candidate_first":
+        return 1.0 if judgment.winner == "A" else -1.0
+    return None
+
+
+def pair_score(pair: Pair) -> float | None:
+    """Mean candidate score over the pair's judgments (None for a failed or unjudged pair)."""
+    if pair.error:
+        return None
+    scores = [s for s in (candidate_score(j) for j in pair.judgments) if s is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def _preferred(judgment: Judgment) -> str | None:
+    s = candidate_score(judgment)
+    if s is None:
+        return None
+    return "candidate" if s > 0 else "baseline" if s < 0 else "tie"
+
+
+def is_inconsistent(pair: Pair) -> bool:
+    """Both orders present and they do not prefer the same answer (same model, or tie in both)."""
+    by_order: dict[str, set[str]] = {}
+    for j in pair.judgments:
+        p = _preferred(j)
+        if p is not None:
+            by_order.setdefault(j.order, set()).add(p)
+    if not {"baseline_first", "candidate_first"} <= by_order.keys():
+        return False
+    return len(by_order["baseline_first"] | by_order["candidate_first"]) > 1
+
+
+def outcomes(pair: Pair) -> list[str]:
+    """Filter tags of a pair: lost / won / tie / inconsistent / failed (a pair may carry two)."""
+    s = pair_score(pair)
+    if s is None:
+        return ["failed"]
+    tags = []
+    if s < 0:
+        tags.append("lost")
+    elif s > 0:
+        tags.append("won")
+    inconsistent = is_inconsistent(pair)
+    if inconsistent:
+        tags.append("inconsistent")
+    elif s == 0:
+        tags.append("tie")
+    return tags
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
+
+
+def _cut(text: str, cap: int) -> dict[str, Any]:
+    """A text for display: what is shown, how much was cut, whether it starts collapsed."""
+    total = len(text)
+    shown = text if total <= cap else text[:cap]
+    long = len(shown) > COLLAPSE_CHARS or shown.count("\n") >= COLLAPSE_LINES
+    preview = " ".join(shown[: PREVIEW_CHARS * 2].split())[:PREVIEW_CHARS] if long else ""
+    return {"text": shown, "total": total, "cut": total - len(shown), "long": long, "preview": preview + "…"}
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    """OpenAI message content as text; non-text parts become placeholders (never URLs)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, Mapping):
+                parts.append(f"[{part.get('type', 'part')}]")
+            else:
+                parts.append(str(part))
+        text = "\n".join(parts)
+    elif content is None:
+        text = ""
+    else:
+        text = str(content)
+    if message.get("tool_calls"):
+        text += ("\n" if text else "") + "[tool calls]"
+    return text
+
+
+def _water_fill(texts: Sequence[tuple[int, float]], budget: int, cap: int, floor: int) -> int:
+    """The largest per-text cap c <= cap whose escaped total sum(w * min(len, c)) fits the budget.
+
+    texts: (length, escaped bytes per character). Only texts longer than c are cut, so a few huge
+    answers are shortened before any ordinary one is. Never below floor.
+    """
+
+    def total(c: int) -> float:
+        return sum(w * min(n, c) for n, w in texts)
+
+    if total(cap) <= budget:
+        return cap
+    lo, hi = floor, cap
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if total(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _weight(text: str) -> tuple[int, float]:
+    """(chars, escaped UTF-8 bytes per char) of a text, measured on a sample for speed."""
+    sample = text[:500]
+    if not sample:
+        return 0, 1.0
+    return len(text), len(str(escape(sample)).encode("utf-8")) / len(sample)
+
+
+def _run_date(verdict: Verdict, info: Mapping[str, Any]) -> str:
+    for key in ("finished_at", "decided_at", "started_at"):
+        value = info.get(key)
+        if isinstance(value, str) and value:
+            return value.replace("T", " ").removesuffix("Z").split(".")[0] + (" UTC" if "Z" in value else "")
+    m = re.match(r"(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})", verdict.run_id)
+    if m:
+        y, mo, d, h, mi, _ = m.groups()
+        return f"{y}-{mo}-{d} {h}:{mi} UTC"
+    return ""
+
+
+def _duration(info: Mapping[str, Any]) -> str | None:
+    try:
+        start = datetime.fromisoformat(str(info["started_at"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(info["finished_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    seconds = int((end - start).total_seconds())
+    if seconds < 0:
+        return None
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def _fmt_value(value: Any) -> str:
+    """A run.json value for the facts table (dicts and lists compactly)."""
+    if value is None:
+        return DASH
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _ticks(lo: float, hi: float, max_ticks: int = 9) -> list[float]:
+    for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0):
+        if (hi - lo) / step <= max_ticks:
+            break
+    first = math.ceil(lo / step - 1e-9)
+    ticks = []
+    k = first
+    while k * step <= hi + 1e-9:
+        ticks.append(round(k * step, 6))
+        k += 1
+    return ticks
+
+
+def _axis_range(values: Sequence[float], margin: float) -> tuple[float, float]:
+    lo = min([*values, -margin, 0.0])
+    hi = max([*values, -margin, 0.0])
+    pad = max(0.02, (hi - lo) * 0.08)
+    return max(-1.0, lo - pad), min(1.0, hi + pad)
+
+
+# ---------------------------------------------------------------------------------------------
+# view model
+
+
+def _warnings(tv: TypeVerdict, a_share: float | None, length_slope: float | None) -> list[str]:
+    """Plain sentences for whatever undermines this type's verdict."""
+    out: list[str] = []
+    if tv.n == 0:
+        out.append("No completed pairs: nothing can be decided for this type.")
+    elif tv.n < MIN_N:
+        out.append(f"Only {tv.n} completed pairs (fewer than {MIN_N}): too few to decide either way.")
+    total = tv.n + tv.n_failed
+    if total and tv.n_failed / total > 0.1:
+        out.append(
+            f"{tv.n_failed} of {total} pairs failed and are left out; if failures are not random "
+            "(e.g. the candidate fails on hard prompts) the estimate is optimistic."
+        )
+    pc = tv.position_consistency
+    if pc is not None and pc < POSITION_CONSISTENCY_MIN:
+        out.append(
+            f"Position consistency is {fmt_pct(pc)} (below {fmt_pct(POSITION_CONSISTENCY_MIN)}): the judge "
+            "often changes its mind when the two answers swap places, so its verdicts here are partly noise."
+        )
+    if a_share is not None and abs(a_share - 0.5) > POSITION_A_SHARE_MAX_DEVIATION:
+        out.append(
+            f"The judge picked the answer shown first (position A) in {fmt_pct(a_share)} of its decisive "
+            "verdicts: it is biased by position. Judging both orders cancels the bias in the estimate, "
+            "but a biased judge is less able to tell the answers apart."
+        )
+    if tv.tie_rate is not None and tv.tie_rate > TIE_RATE_MAX:
+        out.append(
+            f"{fmt_pct(tv.tie_rate)} of judgments are ties: a judge that cannot tell answers apart makes "
+            "any candidate look equivalent."
+        )
+    if tv.judge_check is None:
+        out.append(
+            "No judge check ran for this type: nothing shows that the judge can tell a good answer from "
+            "a truncated copy of it here."
+        )
+    elif tv.judge_check.pass_rate is None:
+        out.append("The judge check produced no readable comparison: the judge's discrimination is unknown.")
+    elif tv.judge_check.pass_rate < JUDGE_CHECK_MIN:
+        out.append(
+            f"Judge check: the judge preferred the intact answer over a truncated copy in only "
+            f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n} checks (below "
+            f"{fmt_pct(JUDGE_CHECK_MIN)}): it cannot discriminate on this type, so no GO is possible."
+        )
+    if length_slope is not None and abs(length_slope) > LENGTH_SLOPE_MAX:
+        longer = "longer" if length_slope > 0 else "shorter"
+        out.append(
+            f"Length slope {fmt_signed(length_slope)}: the judge favours the {longer} answer. Trust the "
+            "length-controlled interval over the raw one."
+        )
+    return out
+
+
+def _position_a_share(pairs: Sequence[Pair]) -> float | None:
+    decisive = [j.winner for p in pairs if not p.error for j in p.judgments if j.winner != "tie"]
+    return sum(w == "A" for w in decisive) / len(decisive) if decisive else None
+
+
+def _check_view(checks: Sequence[Check]) -> dict[str, Any]:
+    """Judge-check comparisons of one type: counts and the ones the judge got wrong."""
+    failed = []
+    passed = 0
+    readable = 0
+    for c in checks:
+        winners = {j.order: j.winner for j in c.judgments}
+        if c.error or not {"intact_first", "degraded_first"} <= winners.keys():
+            continue
+        readable += 1
+        if winners["intact_first"] == "A" and winners["degraded_first"] == "B":
+            passed += 1
+            continue
+        rows = []
+        for j in c.judgments:
+            intact_pos = "A" if j.order == "intact_first" else "B"
+            pref = "tie" if j.winner == "tie" else "intact" if j.winner == intact_pos else "degraded"
+            rows.append(
+                {"order": j.order.replace("_", " "), "prefers": pref, "reason": j.reason[:REASON_CAP]}
+            )
+        failed.append({"pair_id": c.pair_id, "rows": rows})
+    return {"n": readable, "passed": passed, "failed": failed[:50], "n_failed": len(failed)}
+
+
+def _forest(verdict: Verdict, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    values: list[float] = []
+    for tv in verdict.prompt_types:
+        for iv in (tv.quality_diff, tv.lc_quality_diff):
+            if iv is not None:
+                values += [iv.ci_low, iv.ci_high, iv.estimate]
+    lo, hi = _axis_range(values, verdict.margin)
+    left, width, right = 190, 760, 130
+    row_h, top = 46, 34
+    height = top + row_h * max(1, len(verdict.prompt_types)) + 44
+
+    def x(v: float) -> float:
+        return round(left + (min(max(v, lo), hi) - lo) / (hi - lo) * width, 1)
+
+    items = []
+    for i, (tv, row) in enumerate(zip(verdict.prompt_types, rows, strict=True)):
+        y = top + row_h * i + row_h / 2
+        bars = []
+        for kind, iv, dy in (("raw", tv.quality_diff, -7), ("lc", tv.lc_quality_diff, 7)):
+            if iv is None:
+                continue
+            bars.append(
+                {
+                    "kind": kind,
+                    "y": y + dy,
+                    "x1": x(iv.ci_low),
+                    "x2": x(iv.ci_high),
+                    "xe": x(iv.estimate),
+                    "title": ("raw" if kind == "raw" else "length-controlled") + " " + fmt_interval(iv),
+                }
+            )
+        items.append(
+            {
+                "y": y,
+                "label": row["name_short"],
+                "name": tv.prompt_type,
+                "verdict": tv.verdict,
+                "bars": bars,
+                "band_y": top + row_h * i,
+            }
+        )
+    return {
+        "width": left + width + right,
+        "height": height,
+        "left": left,
+        "plot_right": left + width,
+        "top": top,
+        "bottom": top + row_h * max(1, len(verdict.prompt_types)),
+        "row_h": row_h,
+        "x_zero": x(0.0),
+        "x_margin": x(-verdict.margin),
+        "margin_label": fmt_signed(-verdict.margin),
+        "ticks": [{"x": x(t), "label": fmt_signed(t) if t else "0"} for t in _ticks(lo, hi)],
+        "entries": items,
+    }
+
+
+def _history(verdict: Verdict, history: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    if not history:
+        return None
+    runs: list[dict[str, Any]] = []
+    for entry in history:
+        if not isinstance(entry, Mapping):
+            continue
+        types = entry.get("prompt_types")
+        when = entry.get("decided_at") or entry.get("started_at") or ""
+        runs.append(
+            {
+                "run_id": str(entry.get("run_id", "")),
+                "when": str(when).replace("T", " ").removesuffix("Z")[:16],
+                "types": types if isinstance(types, Mapping) else {},
+            }
+        )
+    if verdict.run_id not in {r["run_id"] for r in runs}:
+        runs.append(
+            {
+                "run_id": verdict.run_id,
+                "when": "this run",
+                "types": {
+                    tv.prompt_type: {
+                        "verdict": tv.verdict,
+                        "estimate": tv.quality_diff.estimate if tv.quality_diff else None,
+                        "ci_low": tv.quality_diff.ci_low if tv.quality_diff else None,
+                        "ci_high": tv.quality_diff.ci_high if tv.quality_diff else None,
+                        "saving": tv.cost.saving.estimate if tv.cost else None,
+                    }
+                    for tv in verdict.prompt_types
+                },
+            }
+        )
+    runs = runs[-30:]
+    names: list[str] = [tv.prompt_type for tv in verdict.prompt_types]
+    for r in runs:
+        names += [str(t) for t in r["types"] if str(t) not in names]
+    charts = []
+    w, h, left, top, bottom = 380, 186, 44, 14, 44
+    plot_w, plot_h = w - left - 14, h - top - bottom
+    for name in names[:12]:
+        points = []
+        for i, r in enumerate(runs):
+            entry = r["types"].get(name)
+            if not isinstance(entry, Mapping):
+                continue
+            points.append(
+                {
+                    "i": i,
+                    "run_id": r["run_id"],
+                    "when": r["when"],
+                    "verdict": str(entry.get("verdict") or ""),
+                    "est": _num(entry.get("estimate")),
+                    "lo": _num(entry.get("ci_low")),
+                    "hi": _num(entry.get("ci_high")),
+                    "saving": _num(entry.get("saving")),
+                }
+            )
+        if not any(p[k] is not None for p in points for k in ("est", "lo", "hi")):
+            continue
+        vals = [v for p in points for v in (p["est"], p["lo"], p["hi"]) if v is not None]
+        lo, hi = _axis_range(vals, verdict.margin)
+
+        def y(v: float, lo: float = lo, hi: float = hi) -> float:
+            return round(top + (hi - min(max(v, lo), hi)) / (hi - lo) * plot_h, 1)
+
+        step = plot_w / max(1, len(runs) - 1) if len(runs) > 1 else 0
+        for p in points:
+            p["x"] = round(left + (p["i"] * step if len(runs) > 1 else plot_w / 2), 1)
+            p["y"] = y(p["est"]) if p["est"] is not None else None
+            p["y1"] = y(p["lo"]) if p["lo"] is not None else None
+            p["y2"] = y(p["hi"]) if p["hi"] is not None else None
+            p["letter"] = {"GO": "G", "NO_GO": "N", "INCONCLUSIVE": "?"}.get(p["verdict"], "")
+            p["cls"] = p["verdict"].lower() if p["verdict"] in ("GO", "NO_GO", "INCONCLUSIVE") else "none"
+        line = [f"{p['x']},{p['y']}" for p in points if p["y"] is not None]
+        charts.append(
+            {
+                "name": name,
+                "w": w,
+                "h": h,
+                "left": left,
+                "right": left + plot_w,
+                "top": top,
+                "bottom": top + plot_h,
+                "y_zero": y(0.0),
+                "y_margin": y(-verdict.margin),
+                "ticks": [{"y": y(t), "label": fmt_signed(t, 2) if t else "0"} for t in _ticks(lo, hi, 5)],
+                "points": points,
+                "polyline": " ".join(line),
+                "first_when": runs[0]["when"][:10],
+                "last_when": runs[-1]["when"][:10],
+            }
+        )
+
+    def cell(e: Any) -> dict[str, str] | None:
+        if not isinstance(e, Mapping):
+            return None
+        return {"verdict": str(e.get("verdict") or ""), "est": fmt_signed(_num(e.get("estimate")))}
+
+    table = [
+        {"run_id": r["run_id"], "when": r["when"], "cells": [cell(r["types"].get(n)) for n in names[:12]]}
+        for r in runs
+    ]
+    return {"charts": charts, "names": names[:12], "table": table}
+
+
+def _build_context(
+    verdict: Verdict,
+    pairs: Sequence[Pair],
+    run_info: Mapping[str, Any] | None,
+    checks: Sequence[Check] | None,
+    history: Sequence[Mapping[str, Any]] | None,
+    text_budget: int,
+    text_floor: int = TEXT_CAP_MIN,
+) -> dict[str, Any]:
+    info: Mapping[str, Any] = run_info or {}
+    by_type: dict[str, list[Pair]] = {}
+    for p in pairs:
+        by_type.setdefault(p.prompt_type, []).append(p)
+    checks_by_type: dict[str, list[Check]] = {}
+    for c in checks or []:
+        checks_by_type.setdefault(c.prompt_type, []).append(c)
+
+    rows = []
+    for i, tv in enumerate(verdict.prompt_types):
+        diag = tv.diagnostics
+        a_share = diag.position_a_share if diag and diag.position_a_share is not None else None
+        a_share_source = "verdict" if a_share is not None else None
+        if a_share is None:
+            a_share = _position_a_share(by_type.get(tv.prompt_type, []))
+            a_share_source = "pairs" if a_share is not None else None
+        slope = diag.length_slope if diag else None
+        cost = tv.cost
+        rows.append(
+            {
+                "idx": i,
+                "name": tv.prompt_type,
+                "name_short": tv.prompt_type if len(tv.prompt_type) <= 26 else tv.prompt_type[:25] + "…",
+                "verdict": tv.verdict,
+                "n": tv.n,
+                "n_failed": tv.n_failed,
+                "n_prompts": tv.n_prompts,
+                "quality": fmt_interval(tv.quality_diff),
+                "lc": fmt_interval(tv.lc_quality_diff),
+                "saving": fmt_pct_interval(cost.saving) if cost else DASH,
+                "monthly": fmt_usd(cost.monthly_saving_usd) if cost else DASH,
+                "monthly_requests": (
+                    f"{cost.monthly_requests:,.0f}"
+                    if cost and _num(cost.monthly_requests) is not None
+                    else DASH
+                ),
+                "base_cost": fmt_usd(cost.baseline_usd_per_request) if cost else DASH,
+                "cand_cost": fmt_usd(cost.candidate_usd_per_request) if cost else DASH,
+                "reasons": list(tv.reasons),
+                "reason": tv.reasons[0] if tv.reasons else "",
+                "win_rate": fmt_pct(tv.win_rate),
+                "tie_rate": fmt_pct(tv.tie_rate),
+                "position_consistency": fmt_pct(tv.position_consistency),
+                "a_share": fmt_pct(a_share),
+                "a_share_source": a_share_source,
+                "slope": fmt_signed(slope),
+                "judge_check": (
+                    DASH
+                    if tv.judge_check is None
+                    else f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n}"
+                ),
+                "mean_chars": (
+                    f"{tv.mean_chars.get('baseline', 0):,.0f} / {tv.mean_chars.get('candidate', 0):,.0f}"
+                    if tv.mean_chars
+                    else DASH
+                ),
+                "samples_needed": tv.samples_needed,
+                "alpha_tested": tv.alpha_tested,
+                "judge_failures": diag.n_judge_failures if diag else None,
+                "warnings": _warnings(tv, a_share, slope),
+                "checks": _check_view(checks_by_type[tv.prompt_type])
+                if tv.prompt_type in checks_by_type
+                else None,
+            }
+        )
+
+    # cost panel totals: what switching the GO types would save per month
+    go_monthly = [
+        tv.cost.monthly_saving_usd
+        for tv in verdict.prompt_types
+        if tv.verdict == "GO" and tv.cost is not None and tv.cost.monthly_saving_usd is not None
+    ]
+    all_monthly = [
+        tv.cost.monthly_saving_usd
+        for tv in verdict.prompt_types
+        if tv.cost is not None and tv.cost.monthly_saving_usd is not None
+    ]
+
+    # evidence: worst losses first; failed pairs last
+    scored = [(pair_score(p), k, p) for k, p in enumerate(pairs)]
+    scored.sort(key=lambda t: (t[0] is None, t[0] if t[0] is not None else 0.0, t[2].prompt_type, t[1]))
+    weights: list[tuple[int, float]] = []
+    for _, _, p in scored:
+        weights += [_weight(_message_text(m)) for m in p.messages if isinstance(m, Mapping)]
+        for side in (p.baseline, p.candidate):
+            if side is not None and side.output is not None:
+                weights.append(_weight(side.output))
+    cap = _water_fill(weights, text_budget, TEXT_CAP, text_floor)
+    evidence = []
+    for k, (score, _, p) in enumerate(scored):
+        tags = outcomes(p)
+        judgments = []
+        for j in p.judgments:
+            pref = _preferred(j)
+            judgments.append(
+                {
+                    "order": j.order.replace("_", " "),
+                    "a_is": "baseline"
+                    if j.order == "baseline_first"
+                    else "candidate"
+                    if j.order == "candidate_first"
+                    else None,
+                    "winner": j.winner,
+                    "prefers": pref or f"position {j.winner}",
+                    "judge": j.judge,
+                    "reason": j.reason[:REASON_CAP] + ("…" if len(j.reason) > REASON_CAP else ""),
+                }
+            )
+        messages = [
+            {"role": str(m.get("role", "")), **_cut(_message_text(m), cap)}
+            for m in p.messages
+            if isinstance(m, Mapping)
+        ]
+        prompt_chars = sum(m["total"] for m in messages)
+        sides = []
+        for label, side in (("Baseline", p.baseline), ("Candidate", p.candidate)):
+            if side is None or side.output is None:
+                sides.append({"label": label, "model": side.model if side else "", "missing": True})
+            else:
+                sides.append(
+                    {"label": label, "model": side.model, "missing": False, **_cut(side.output, cap)}
+                )
+        evidence.append(
+            {
+                "idx": k,
+                "pair_id": p.pair_id,
+                "type": p.prompt_type,
+                "tags": tags,
+                "tag_labels": [OUTCOME_LABELS[t] for t in tags],
+                "score": fmt_signed(score) if score is not None else DASH,
+                "error": p.error,
+                "messages": messages,
+                "prompt_chars": prompt_chars,
+                "sides": sides,
+                "judgments": judgments,
+                "failures": [{"order": f.order, "error": f.error[:300]} for f in p.judge_failures],
+            }
+        )
+    tag_counts = {t: sum(t in e["tags"] for e in evidence) for t in OUTCOME_LABELS}
+
+    settings = info.get("settings") if isinstance(info.get("settings"), Mapping) else {}
+    assert isinstance(settings, Mapping)
+    settings_rows = [(str(k), _fmt_value(v)) for k, v in settings.items()]
+    if not settings_rows:
+        settings_rows = [
+            ("margin", _fmt_value(verdict.margin)),
+            ("alpha", _fmt_value(verdict.alpha)),
+            ("seed", _fmt_value(verdict.seed)),
+            ("bootstrap", _fmt_value(verdict.bootstrap)),
+            ("correction", verdict.correction),
+        ]
+    models = info.get("models") if isinstance(info.get("models"), Mapping) else {}
+    assert isinstance(models, Mapping)
+    model_rows = []
+    for name, price in models.items():
+        price = price if isinstance(price, Mapping) else {}
+        role = [
+            r
+            for r, m in (
+                ("baseline", verdict.baseline),
+                ("candidate", verdict.candidate),
+                ("judge", verdict.judge),
+            )
+            if m == name
+        ]
+        model_rows.append(
+            {
+                "name": str(name),
+                "role": ", ".join(role),
+                "input": fmt_usd(_num(price.get("input_cost_per_mtok"))),
+                "output": fmt_usd(_num(price.get("output_cost_per_mtok"))),
+            }
+        )
+    hashes = info.get("template_hashes") if isinstance(info.get("template_hashes"), Mapping) else {}
+    versions = info.get("versions") if isinstance(info.get("versions"), Mapping) else {}
+    assert isinstance(hashes, Mapping) and isinstance(versions, Mapping)
+    facts = [("run id", verdict.run_id)]
+    for key, label in (
+        ("started_at", "started"),
+        ("finished_at", "finished"),
+        ("traffic", "traffic"),
+        ("command", "command"),
+    ):
+        if info.get(key) is not None:
+            facts.append((label, _fmt_value(info[key])))
+    duration = _duration(info)
+    if duration:
+        facts.append(("duration", duration))
+    eval_cost = (
+        verdict.eval_cost_usd if verdict.eval_cost_usd is not None else _num(info.get("eval_cost_usd"))
+    )
+    facts.append(("evaluation cost", fmt_usd(eval_cost)))
+    facts.append(("CI method", f"{verdict.ci_method}, {verdict.bootstrap:,} paired bootstrap resamples"))
+    facts.append(("schema version", str(verdict.schema_version)))
+
+    groups: dict[str, list[str]] = {"GO": [], "NO_GO": [], "INCONCLUSIVE": []}
+    for tv in verdict.prompt_types:
+        groups[tv.verdict].append(tv.prompt_type)
+
+    return {
+        "v": verdict,
+        "date": _run_date(verdict, info),
+        "rows": rows,
+        "groups": groups,
+        "margin": fmt_rate(verdict.margin),
+        "margin_neg": fmt_signed(-verdict.margin),
+        "alpha": f"{verdict.alpha:g}",
+        "confidence": f"{(1 - 2 * verdict.alpha) * 100:g}%",
+        "forest": _forest(verdict, rows),
+        "go_monthly": fmt_usd(sum(go_monthly)) if go_monthly else None,
+        "all_monthly": fmt_usd(sum(all_monthly)) if all_monthly else None,
+        "eval_cost": fmt_usd(eval_cost),
+        "evidence": evidence,
+        "tag_counts": tag_counts,
+        "outcome_labels": OUTCOME_LABELS,
+        "types": list(dict.fromkeys([tv.prompt_type for tv in verdict.prompt_types] + list(by_type))),
+        "text_cap": cap,
+        "text_cap_bound": any(
+            e["cut"] for ev in evidence for e in ev["messages"] + ev["sides"] if e.get("cut")
+        ),
+        "settings_rows": settings_rows,
+        "model_rows": model_rows,
+        "hashes": [(str(k), _fmt_value(v)) for k, v in hashes.items()],
+        "versions": [(str(k), _fmt_value(v)) for k, v in versions.items()],
+        "facts": facts,
+        "reproduce": reproduce_command(verdict, info),
+        "history": _history(verdict, history),
+        "script": _script(),
+        "csp": _csp(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+@cache
+def _env() -> Environment:
+    """The HTML environment: autoescaping always on, separate from the judge-prompt environment."""
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@cache
+def _script() -> Markup:
+    # The page's own filter script (a template file, never data); allowed by hash in the CSP.
+    return Markup((TEMPLATES / "filters.js").read_text(encoding="utf-8").strip())
+
+
+@cache
+def _csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(str(_script()).encode("utf-8")).digest()).decode("ascii")
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def render_html(
+    verdict: Verdict,
+    pairs: Sequence[Pair],
+    run_info: Mapping[str, Any] | None = None,
+    checks: Sequence[Check] | None = None,
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
+    """The report page as one string. Texts are cut harder if the page would pass ~1.9 MB."""
+    template = _env().get_template("report.html.j2")
+    budget = max(100_000, PAGE_BUDGET - PAGE_OVERHEAD - CARD_OVERHEAD * len(pairs))
+    floor = TEXT_CAP_MIN
+    while True:
+        html = template.render(**_build_context(verdict, pairs, run_info, checks, history, budget, floor))
+        if len(html.encode("utf-8")) <= MAX_BYTES or floor <= 40:
+            return html
+        # markup and escaping were heavier than the budget assumed: cut the texts harder
+        budget, floor = int(budget * 0.6), max(40, floor // 2)
+
+
+def write_html(
+    path: Path,
+    verdict: Verdict,
+    pairs: Sequence[Pair],
+    run_info: Mapping[str, Any] | None = None,
+    checks: Sequence[Check] | None = None,
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """Write report.html (atomically: a half-written report is never left behind)."""
+    path = Path(path)
+    html = render_html(verdict, pairs, run_info, checks, history)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
