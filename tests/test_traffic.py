@@ -478,3 +478,141 @@ def test_file_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
     assert file_digest(copy) != file_digest(path)
     with pytest.raises(InputError, match="file not found"):
         file_digest(tmp_path / "missing.jsonl")
+
+
+# ------------------------------------------------------------------------------------ properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(
+    alphabet=st.characters(codec=None, categories=("L", "N", "P", "S", "Z", "Cc", "Cs", "Co")), max_size=12
+)
+_SCALAR = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | _TEXT
+_JSON = st.recursive(
+    _SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12
+)
+_ROLE = st.sampled_from(["system", "user", "assistant", "tool", "developer", "function", "human", "", "USER"])
+_PART = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["text", "image_url"]) | _JSON, "text": _JSON})
+_CONTENT = _TEXT | st.none() | st.lists(_PART | _JSON, max_size=3) | _JSON
+_MESSAGE = st.fixed_dictionaries(
+    {}, optional={"role": _ROLE, "content": _CONTENT, "tool_calls": _JSON, "name": _TEXT}
+) | _JSON
+_MESSAGES = st.lists(_MESSAGE, max_size=4) | _JSON
+_TIMESTAMP = (
+    st.datetimes().map(lambda d: d.isoformat())
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False)
+    | _TEXT
+    | _JSON
+)
+_USAGE = st.fixed_dictionaries(
+    {}, optional={"prompt_tokens": _SCALAR, "completion_tokens": _SCALAR, "input_tokens": _SCALAR}
+) | _JSON
+_NATIVE = st.fixed_dictionaries(
+    {},
+    optional={
+        "messages": _MESSAGES, "prompt": _TEXT | _JSON, "system": _TEXT | _JSON, "prompt_type": _SCALAR | _JSON,
+        "id": _SCALAR | _JSON, "response": _TEXT | _JSON, "model": _SCALAR, "usage": _USAGE,
+        "params": _JSON, "timestamp": _TIMESTAMP, "metadata": _JSON, "extra": _JSON,
+    },
+)  # fmt: skip
+_LOG = st.fixed_dictionaries(
+    {"request": st.fixed_dictionaries({}, optional={"messages": _MESSAGES, "model": _SCALAR, "temperature": _JSON,
+                                                     "metadata": _JSON, "prompt": _TEXT | _JSON}) | _JSON},
+    optional={
+        "response": st.fixed_dictionaries({}, optional={
+            "choices": st.lists(st.fixed_dictionaries({}, optional={"message": _MESSAGE, "text": _JSON}) | _JSON,
+                                max_size=2) | _JSON,
+            "usage": _USAGE, "model": _SCALAR, "created": _TIMESTAMP, "id": _SCALAR, "body": _JSON}) | _JSON,
+        "id": _SCALAR, "timestamp": _TIMESTAMP, "metadata": _JSON, "prompt_type": _JSON,
+    },
+)  # fmt: skip
+_OK_TEXT = _TEXT.filter(lambda t: t.strip() != "")
+_OK_MESSAGE = st.builds(
+    lambda role, content: {"role": role, "content": content},
+    st.sampled_from(["system", "user", "assistant", "tool", "developer"]),
+    _TEXT | st.lists(st.builds(lambda t: {"type": "text", "text": t}, _TEXT), min_size=1, max_size=2),
+)
+_OK_NATIVE = st.fixed_dictionaries(
+    {"messages": st.lists(_OK_MESSAGE, min_size=1, max_size=3)} | {},
+    optional={
+        "prompt_type": _TEXT | st.integers(), "id": _TEXT | st.integers(), "response": _TEXT, "model": _TEXT,
+        "usage": st.fixed_dictionaries({"prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 99)}),
+        "params": st.dictionaries(_TEXT, _JSON, max_size=2),
+        "timestamp": st.datetimes().map(lambda d: d.isoformat()) | st.integers(0, 2 * 10**12),
+        "metadata": st.dictionaries(_TEXT, _JSON, max_size=3), "extra": _JSON, "system": _OK_TEXT,
+    },
+) | st.fixed_dictionaries({"prompt": _OK_TEXT}, optional={"prompt_type": _TEXT, "response": _TEXT})
+_OK_LOG = st.fixed_dictionaries(
+    {"request": st.fixed_dictionaries({"messages": st.lists(_OK_MESSAGE, min_size=1, max_size=3)},
+                                      optional={"model": _TEXT, "temperature": st.floats(0, 2), "n": st.integers()})},
+    optional={"response": st.fixed_dictionaries({"choices": st.lists(st.fixed_dictionaries(
+        {"message": _OK_MESSAGE}), max_size=1)}, optional={"created": st.integers(0, 2 * 10**9), "id": _TEXT})},
+)  # fmt: skip
+_RECORD = _OK_NATIVE | _OK_LOG | _NATIVE | _LOG | _JSON
+_PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _read_only_input_errors(path: Path, **kw: object) -> None:
+    """The property: reading ends normally or with an InputError naming the file; never another exception."""
+    for skip in (False, True):
+        stats = ReadStats()
+        try:
+            recs = read_all(path, skip_invalid=skip, stats=stats, **kw)
+        except InputError as e:
+            assert e.message.startswith(str(path)), e.message
+            continue
+        for rec in recs:
+            assert rec.messages and isinstance(rec.id, str) and rec.id and isinstance(rec.prompt_type, str)
+            rec.model_dump_json()  # pairs.jsonl must be able to hold it
+        if skip:
+            assert stats.read + stats.invalid == stats.rows
+
+
+@_PROPS
+@given(lines=st.lists(_RECORD.map(lambda r: json.dumps(r).encode()) | st.binary(max_size=40), max_size=6))
+def test_property_random_jsonl_only_raises_input_error(lines: list[bytes]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "t.jsonl"
+        f.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines))
+        _read_only_input_errors(f, prompt_type_field="metadata.feature")
+        _read_only_input_errors(f)
+
+
+@_PROPS
+@given(records=st.lists(_RECORD, max_size=5), ascii_only=st.booleans())
+def test_property_random_json_array_only_raises_input_error(records: list[object], ascii_only: bool) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "t.json"
+        f.write_text(json.dumps(records, indent=1, ensure_ascii=ascii_only), encoding="utf-8", errors="surrogatepass")
+        _read_only_input_errors(f)
+
+
+_CELL = st.one_of(_TEXT, _JSON.map(json.dumps)).map(lambda s: s.encode("utf-8", "surrogatepass"))
+
+
+@_PROPS
+@given(
+    header=st.lists(st.sampled_from(["messages", "prompt", "prompt_type", "id", "response", "usage", "params",
+                                     "metadata", "timestamp", "model", "x", ""]), min_size=1, max_size=6),
+    rows=st.lists(st.lists(_CELL, max_size=7), max_size=4),
+)  # fmt: skip
+def test_property_random_csv_only_raises_input_error(header: list[str], rows: list[list[bytes]]) -> None:
+    import csv as csv_mod
+    import io
+    import tempfile
+
+    out = io.StringIO()
+    w = csv_mod.writer(out)
+    w.writerow(header)
+    for row in rows:
+        w.writerow([c.decode("utf-8", "surrogateescape") for c in row])
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "t.csv"
+        f.write_bytes(out.getvalue().encode("utf-8", "surrogateescape"))
+        _read_only_input_errors(f)
