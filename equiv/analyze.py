@@ -90,18 +90,20 @@ def _collect(prompt_type: str, pairs: Sequence[Pair]) -> _Judged:
     n_judgments = n_ties = n_decisive = n_a = n_both = n_consistent = 0
     for p in pairs:
         n_judge_failures += len(p.judge_failures)
-        s = pair_score(p) if p.error is None else None
-        if s is None:
+        if p.error is not None:
             n_failed += 1
             continue
+        scored = [(j, js) for j in p.judgments if (js := _SCORES.get((j.order, j.winner))) is not None]
+        if not scored:
+            n_failed += 1
+            continue
+        s = sum(js for _, js in scored) / len(scored)
         by_judge: dict[str, dict[str, float]] = defaultdict(dict)
-        for j in p.judgments:
-            js = judgment_score(j)
-            if js is None:
-                continue
+        for j, js in scored:
             n_judgments += 1
-            n_ties += j.winner == "tie"
-            if j.winner != "tie":
+            if j.winner == "tie":
+                n_ties += 1
+            else:
                 n_decisive += 1
                 n_a += j.winner == "A"
             by_judge[j.judge].setdefault(j.order, js)
