@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from equiv.errors import InputError
 from equiv.schema import TrafficRecord
@@ -106,8 +108,13 @@ def test_prompt_type_field_dotted_path_and_metadata_fallback(tmp_path: Path) -> 
     assert read_all(GOOD / "native.jsonl", prompt_type_field="feature")[3].prompt_type == "greeting"
     assert read_all(GOOD / "native.jsonl", prompt_type_field="tenant")[0].prompt_type == "acme"
     f = tmp_path / "t.jsonl"
-    f.write_text('{"prompt": "a", "metadata": {"feature": null}}\n{"prompt": "b", "metadata": {"feature": ""}}\n')
-    assert [r.prompt_type for r in read_all(f, prompt_type_field="metadata.feature")] == ["default", "default"]
+    f.write_text(
+        '{"prompt": "a", "metadata": {"feature": null}}\n{"prompt": "b", "metadata": {"feature": ""}}\n'
+    )
+    assert [r.prompt_type for r in read_all(f, prompt_type_field="metadata.feature")] == [
+        "default",
+        "default",
+    ]
 
 
 @pytest.mark.parametrize("field", ["", "metadata.", ".x", "a..b"])
@@ -127,7 +134,9 @@ def test_gzip_jsonl(tmp_path: Path) -> None:
     f.write_bytes(gzip.compress((GOOD / "native.jsonl").read_bytes()))
     plain = read_all(GOOD / "native.jsonl")
     zipped = read_all(f)
-    assert [r.model_dump(exclude={"source"}) for r in zipped] == [r.model_dump(exclude={"source"}) for r in plain]
+    assert [r.model_dump(exclude={"source"}) for r in zipped] == [
+        r.model_dump(exclude={"source"}) for r in plain
+    ]
 
 
 def test_reading_is_lazy(tmp_path: Path) -> None:
@@ -165,8 +174,14 @@ def test_openai_chat_completion_logs() -> None:
 def test_openai_log_prompt_type_field_looks_in_request_metadata(tmp_path: Path) -> None:
     f = tmp_path / "logs.jsonl"
     row = {
-        "request": {"model": "m", "messages": [{"role": "user", "content": "q"}], "metadata": {"feature": "f"}},
-        "response": {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
+        "request": {
+            "model": "m",
+            "messages": [{"role": "user", "content": "q"}],
+            "metadata": {"feature": "f"},
+        },
+        "response": {
+            "choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]
+        },
     }
     f.write_text(json.dumps(row) + "\n")
     rec = read_all(f, prompt_type_field="feature")[0]
@@ -212,7 +227,10 @@ def test_json_array_keeps_mixed_content_shapes(tmp_path: Path) -> None:
     f = tmp_path / "t.json"
     rows = [
         {"messages": [{"role": "user", "content": "plain"}], "metadata": {"a": 1}},
-        {"messages": [{"role": "user", "content": [{"type": "text", "text": "parts"}]}], "metadata": {"b": "x"}},
+        {
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "parts"}]}],
+            "metadata": {"b": "x"},
+        },
     ]
     f.write_text(json.dumps(rows))
     recs = read_all(f)
@@ -224,13 +242,27 @@ def test_parquet_via_datasets(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     rows = [
-        {"id": 1, "messages": [{"role": "user", "content": "hi"}], "prompt_type": "a",
-         "metadata": {"tenant": "x"}, "params": {"temperature": 0.5}, "timestamp": datetime(2024, 1, 1)},
-        {"id": 2, "messages": [{"role": "user", "content": "q"},
-                               {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
-                               {"role": "tool", "content": "r"}],
-         "prompt_type": None, "metadata": {"feature": "f"}, "params": None, "timestamp": None},
-    ]  # fmt: skip
+        {
+            "id": 1,
+            "messages": [{"role": "user", "content": "hi"}],
+            "prompt_type": "a",
+            "metadata": {"tenant": "x"},
+            "params": {"temperature": 0.5},
+            "timestamp": datetime(2024, 1, 1),
+        },
+        {
+            "id": 2,
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
+                {"role": "tool", "content": "r"},
+            ],
+            "prompt_type": None,
+            "metadata": {"feature": "f"},
+            "params": None,
+            "timestamp": None,
+        },
+    ]
     f = tmp_path / "t.parquet"
     pq.write_table(pa.Table.from_pylist(rows), f)
     a, b = read_all(f)
@@ -248,9 +280,9 @@ def test_parquet_via_datasets(tmp_path: Path) -> None:
 def test_datasets_save_to_disk_folder(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "ds"
-    datasets.Dataset.from_list([{"prompt": "a", "prompt_type": "x"}, {"prompt": "b", "prompt_type": "y"}]).save_to_disk(
-        str(folder)
-    )
+    datasets.Dataset.from_list(
+        [{"prompt": "a", "prompt_type": "x"}, {"prompt": "b", "prompt_type": "y"}]
+    ).save_to_disk(str(folder))
     assert [r.prompt_type for r in read_all(folder)] == ["x", "y"]
     assert file_digest(folder) == file_digest(folder)
 
@@ -259,7 +291,11 @@ def test_datasets_save_to_disk_folder(tmp_path: Path) -> None:
 
 BAD_CASES = [
     # file, line (None: the whole file), text the message must contain
-    ("malformed_json.jsonl", 3, "invalid JSON (Expecting ',' delimiter at column 16) — each line must be one JSON object"),
+    (
+        "malformed_json.jsonl",
+        3,
+        "invalid JSON (Expecting ',' delimiter at column 16) — each line must be one JSON object",
+    ),
     ("truncated_last_line.jsonl", 2, "invalid JSON"),
     ("non_object_array.jsonl", 2, "expected a JSON object, got an array"),
     ("non_object_string.jsonl", 2, "expected a JSON object, got text"),
@@ -267,7 +303,11 @@ BAD_CASES = [
     ("missing_prompt.jsonl", 2, "no 'messages' or 'prompt'"),
     ("empty_messages.jsonl", 2, "messages is an empty list — give at least one message"),
     ("messages_not_list.jsonl", 2, "messages must be a list of chat messages, got text"),
-    ("unknown_role.jsonl", 2, "messages[0].role 'human' is not a chat role — use one of system, user, assistant"),
+    (
+        "unknown_role.jsonl",
+        2,
+        "messages[0].role 'human' is not a chat role — use one of system, user, assistant",
+    ),
     ("user_without_content.jsonl", 2, "messages[1] (user) has no content"),
     ("user_null_content.jsonl", 2, "messages[0] (user) has null content"),
     ("assistant_without_content.jsonl", 2, "messages[1] (assistant) has no content"),
@@ -286,7 +326,11 @@ BAD_CASES = [
     ("bad_timestamp.jsonl", 2, "timestamp 'yesterday' is not a date and time — write ISO 8601"),
     ("timestamp_out_of_range.jsonl", 2, "timestamp 1e+300 is not a date and time"),
     ("id_wrong_type.jsonl", 2, "id must be text or an integer, got an object"),
-    ("prompt_type_wrong_type.jsonl", 2, "prompt_type must be text to be used as the prompt-type, got an array"),
+    (
+        "prompt_type_wrong_type.jsonl",
+        2,
+        "prompt_type must be text to be used as the prompt-type, got an array",
+    ),
     ("nan_value.jsonl", 2, "invalid JSON (NaN is not valid JSON)"),
     ("system_conflict.jsonl", 2, "both a 'system' field and a system message"),
     ("openai_log_no_messages.jsonl", 2, "request has no 'messages'"),
@@ -382,7 +426,12 @@ def test_skip_invalid_counts_by_reason() -> None:
     recs = read_all(GOOD / "mixed.jsonl", skip_invalid=True, stats=stats)
     assert [r.messages[0]["content"] for r in recs] == ["good 1", "good 2", "good 3"]
     assert stats.read == 3 and stats.rows == 8 and stats.invalid == 5 == stats.skipped_total()
-    assert stats.skipped == {"invalid JSON": 1, "not a JSON object": 1, "invalid messages": 2, "invalid record": 1}
+    assert stats.skipped == {
+        "invalid JSON": 1,
+        "not a JSON object": 1,
+        "invalid messages": 2,
+        "invalid record": 1,
+    }
     path = GOOD / "mixed.jsonl"
     assert stats.skipped_lines[0].startswith(f"{path}:2: invalid JSON")
     assert [s.split(": ", 1)[0].rsplit(":", 1)[1] for s in stats.skipped_lines] == ["2", "4", "5", "6", "8"]
@@ -452,7 +501,10 @@ def test_a_50_mb_line_is_read_when_the_limit_allows_it(tmp_path: Path) -> None:
 def test_since_drops_older_and_undated_records() -> None:
     stats = ReadStats()
     recs = read_all(GOOD / "native.jsonl", since=datetime(2024, 5, 3, 8, tzinfo=UTC), stats=stats)
-    assert [r.timestamp for r in recs] == [datetime(2024, 5, 3, 9, tzinfo=UTC), datetime(2024, 5, 4, 9, tzinfo=UTC)]
+    assert [r.timestamp for r in recs] == [
+        datetime(2024, 5, 3, 9, tzinfo=UTC),
+        datetime(2024, 5, 4, 9, tzinfo=UTC),
+    ]
     assert stats.skipped == {"before since": 3, "no timestamp": 3}
     assert stats.invalid == 0 and stats.skipped_total() == 6
     naive = read_all(GOOD / "native.jsonl", since=datetime(2024, 5, 3, 8))  # taken as UTC
@@ -482,22 +534,27 @@ def test_file_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------ properties
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _TEXT = st.text(
     alphabet=st.characters(codec=None, categories=("L", "N", "P", "S", "Z", "Cc", "Cs", "Co")), max_size=12
 )
 _SCALAR = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | _TEXT
 _JSON = st.recursive(
-    _SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12
+    _SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
 )
 _ROLE = st.sampled_from(["system", "user", "assistant", "tool", "developer", "function", "human", "", "USER"])
-_PART = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["text", "image_url"]) | _JSON, "text": _JSON})
+_PART = st.fixed_dictionaries(
+    {}, optional={"type": st.sampled_from(["text", "image_url"]) | _JSON, "text": _JSON}
+)
 _CONTENT = _TEXT | st.none() | st.lists(_PART | _JSON, max_size=3) | _JSON
-_MESSAGE = st.fixed_dictionaries(
-    {}, optional={"role": _ROLE, "content": _CONTENT, "tool_calls": _JSON, "name": _TEXT}
-) | _JSON
+_MESSAGE = (
+    st.fixed_dictionaries(
+        {}, optional={"role": _ROLE, "content": _CONTENT, "tool_calls": _JSON, "name": _TEXT}
+    )
+    | _JSON
+)
 _MESSAGES = st.lists(_MESSAGE, max_size=4) | _JSON
 _TIMESTAMP = (
     st.datetimes().map(lambda d: d.isoformat())
@@ -506,28 +563,66 @@ _TIMESTAMP = (
     | _TEXT
     | _JSON
 )
-_USAGE = st.fixed_dictionaries(
-    {}, optional={"prompt_tokens": _SCALAR, "completion_tokens": _SCALAR, "input_tokens": _SCALAR}
-) | _JSON
+_USAGE = (
+    st.fixed_dictionaries(
+        {}, optional={"prompt_tokens": _SCALAR, "completion_tokens": _SCALAR, "input_tokens": _SCALAR}
+    )
+    | _JSON
+)
 _NATIVE = st.fixed_dictionaries(
     {},
     optional={
-        "messages": _MESSAGES, "prompt": _TEXT | _JSON, "system": _TEXT | _JSON, "prompt_type": _SCALAR | _JSON,
-        "id": _SCALAR | _JSON, "response": _TEXT | _JSON, "model": _SCALAR, "usage": _USAGE,
-        "params": _JSON, "timestamp": _TIMESTAMP, "metadata": _JSON, "extra": _JSON,
+        "messages": _MESSAGES,
+        "prompt": _TEXT | _JSON,
+        "system": _TEXT | _JSON,
+        "prompt_type": _SCALAR | _JSON,
+        "id": _SCALAR | _JSON,
+        "response": _TEXT | _JSON,
+        "model": _SCALAR,
+        "usage": _USAGE,
+        "params": _JSON,
+        "timestamp": _TIMESTAMP,
+        "metadata": _JSON,
+        "extra": _JSON,
     },
-)  # fmt: skip
+)
 _LOG = st.fixed_dictionaries(
-    {"request": st.fixed_dictionaries({}, optional={"messages": _MESSAGES, "model": _SCALAR, "temperature": _JSON,
-                                                     "metadata": _JSON, "prompt": _TEXT | _JSON}) | _JSON},
-    optional={
-        "response": st.fixed_dictionaries({}, optional={
-            "choices": st.lists(st.fixed_dictionaries({}, optional={"message": _MESSAGE, "text": _JSON}) | _JSON,
-                                max_size=2) | _JSON,
-            "usage": _USAGE, "model": _SCALAR, "created": _TIMESTAMP, "id": _SCALAR, "body": _JSON}) | _JSON,
-        "id": _SCALAR, "timestamp": _TIMESTAMP, "metadata": _JSON, "prompt_type": _JSON,
+    {
+        "request": st.fixed_dictionaries(
+            {},
+            optional={
+                "messages": _MESSAGES,
+                "model": _SCALAR,
+                "temperature": _JSON,
+                "metadata": _JSON,
+                "prompt": _TEXT | _JSON,
+            },
+        )
+        | _JSON
     },
-)  # fmt: skip
+    optional={
+        "response": st.fixed_dictionaries(
+            {},
+            optional={
+                "choices": st.lists(
+                    st.fixed_dictionaries({}, optional={"message": _MESSAGE, "text": _JSON}) | _JSON,
+                    max_size=2,
+                )
+                | _JSON,
+                "usage": _USAGE,
+                "model": _SCALAR,
+                "created": _TIMESTAMP,
+                "id": _SCALAR,
+                "body": _JSON,
+            },
+        )
+        | _JSON,
+        "id": _SCALAR,
+        "timestamp": _TIMESTAMP,
+        "metadata": _JSON,
+        "prompt_type": _JSON,
+    },
+)
 _OK_TEXT = _TEXT.filter(lambda t: t.strip() != "")
 _OK_MESSAGE = st.builds(
     lambda role, content: {"role": role, "content": content},
@@ -537,19 +632,34 @@ _OK_MESSAGE = st.builds(
 _OK_NATIVE = st.fixed_dictionaries(
     {"messages": st.lists(_OK_MESSAGE, min_size=1, max_size=3)} | {},
     optional={
-        "prompt_type": _TEXT | st.integers(), "id": _TEXT | st.integers(), "response": _TEXT, "model": _TEXT,
-        "usage": st.fixed_dictionaries({"prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 99)}),
+        "prompt_type": _TEXT | st.integers(),
+        "id": _TEXT | st.integers(),
+        "response": _TEXT,
+        "model": _TEXT,
+        "usage": st.fixed_dictionaries(
+            {"prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 99)}
+        ),
         "params": st.dictionaries(_TEXT, _JSON, max_size=2),
         "timestamp": st.datetimes().map(lambda d: d.isoformat()) | st.integers(0, 2 * 10**12),
-        "metadata": st.dictionaries(_TEXT, _JSON, max_size=3), "extra": _JSON, "system": _OK_TEXT,
+        "metadata": st.dictionaries(_TEXT, _JSON, max_size=3),
+        "extra": _JSON,
+        "system": _OK_TEXT,
     },
 ) | st.fixed_dictionaries({"prompt": _OK_TEXT}, optional={"prompt_type": _TEXT, "response": _TEXT})
 _OK_LOG = st.fixed_dictionaries(
-    {"request": st.fixed_dictionaries({"messages": st.lists(_OK_MESSAGE, min_size=1, max_size=3)},
-                                      optional={"model": _TEXT, "temperature": st.floats(0, 2), "n": st.integers()})},
-    optional={"response": st.fixed_dictionaries({"choices": st.lists(st.fixed_dictionaries(
-        {"message": _OK_MESSAGE}), max_size=1)}, optional={"created": st.integers(0, 2 * 10**9), "id": _TEXT})},
-)  # fmt: skip
+    {
+        "request": st.fixed_dictionaries(
+            {"messages": st.lists(_OK_MESSAGE, min_size=1, max_size=3)},
+            optional={"model": _TEXT, "temperature": st.floats(0, 2), "n": st.integers()},
+        )
+    },
+    optional={
+        "response": st.fixed_dictionaries(
+            {"choices": st.lists(st.fixed_dictionaries({"message": _OK_MESSAGE}), max_size=1)},
+            optional={"created": st.integers(0, 2 * 10**9), "id": _TEXT},
+        )
+    },
+)
 _RECORD = _OK_NATIVE | _OK_LOG | _NATIVE | _LOG | _JSON
 _PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -589,7 +699,9 @@ def test_property_random_json_array_only_raises_input_error(records: list[object
 
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "t.json"
-        f.write_text(json.dumps(records, indent=1, ensure_ascii=ascii_only), encoding="utf-8", errors="surrogatepass")
+        f.write_text(
+            json.dumps(records, indent=1, ensure_ascii=ascii_only), encoding="utf-8", errors="surrogatepass"
+        )
         _read_only_input_errors(f)
 
 
@@ -598,10 +710,28 @@ _CELL = st.one_of(_TEXT, _JSON.map(json.dumps)).map(lambda s: s.encode("utf-8", 
 
 @_PROPS
 @given(
-    header=st.lists(st.sampled_from(["messages", "prompt", "prompt_type", "id", "response", "usage", "params",
-                                     "metadata", "timestamp", "model", "x", ""]), min_size=1, max_size=6),
+    header=st.lists(
+        st.sampled_from(
+            [
+                "messages",
+                "prompt",
+                "prompt_type",
+                "id",
+                "response",
+                "usage",
+                "params",
+                "metadata",
+                "timestamp",
+                "model",
+                "x",
+                "",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ),
     rows=st.lists(st.lists(_CELL, max_size=7), max_size=4),
-)  # fmt: skip
+)
 def test_property_random_csv_only_raises_input_error(header: list[str], rows: list[list[bytes]]) -> None:
     import csv as csv_mod
     import io
