@@ -408,12 +408,16 @@ def _json_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
     """A .json file: JSON Lines under a .json name (streamed), else an array or {"data": [...]}."""
     try:
         with p.open("rb") as f:
-            head = f.readline(limit + 1)
-            while head and not head.strip():
+            start = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+            head = b""
+            if start.startswith(b"{"):  # one record per line, or one object holding the records?
+                f.seek(0)
                 head = f.readline(limit + 1)
+                while head and not head.strip():
+                    head = f.readline(limit + 1)
     except OSError as e:
         raise _io_error(display, e) from None
-    _sniff(head[:4], display, False)
+    _sniff(start[:4], display, False)
     first = _parse_json_line(head.removeprefix(b"\xef\xbb\xbf")) if head.strip() else None
     if isinstance(first, dict) and not _is_container(first):
         yield from _jsonl_rows(display, lambda: p.open("rb"), limit)
@@ -513,7 +517,7 @@ def _json_array(text: str, pos: int, display: str, fix: Callable[[Any], Any]) ->
 
 def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
     """CSV through the stdlib: cells stay text (no NA/number guessing); bad bytes name their row."""
-    csv.field_size_limit(max(csv.field_size_limit(), limit))
+    csv.field_size_limit(max(csv.field_size_limit(), limit))  # module-wide, only ever raised
     try:
         f = p.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as e:
@@ -652,8 +656,9 @@ def _records(
     stats: ReadStats,
     since: datetime | None,
 ) -> Iterator[TrafficRecord]:
-    read_before = stats.read
+    rows = invalid = read = 0  # this file's own counts (a ReadStats may be shared by several files)
     for where, row, table in source():
+        rows += 1
         stats.rows += 1
         try:
             if isinstance(row, _Bad):
@@ -662,6 +667,7 @@ def _records(
         except _Bad as bad:
             if not skip_invalid:
                 raise InputError(bad.message(where)) from None
+            invalid += 1
             stats._skip(bad.reason, f"{where}: {bad.detail}")
             continue
         if since is not None:
@@ -671,16 +677,17 @@ def _records(
             if record.timestamp < since:
                 stats._skip("before since")
                 continue
+        read += 1
         stats.read += 1
         yield record
-    if stats.rows == 0:
+    if rows == 0:
         raise InputError(
             f"{display}: no records — the file is empty; give a file with one record per line or row"
         )
-    if stats.read == read_before and stats.invalid == stats.rows:
+    if read == 0 and invalid == rows:
         first = f" (first: {stats.skipped_lines[0]})" if stats.skipped_lines else ""
         raise InputError(
-            f"{display}: no valid records: all {stats.rows} were invalid{first} — check the file's format"
+            f"{display}: no valid records: all {rows} were invalid{first} — check the file's format"
         )
 
 

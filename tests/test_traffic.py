@@ -746,3 +746,28 @@ def test_property_random_csv_only_raises_input_error(header: list[str], rows: li
         f = Path(d) / "t.csv"
         f.write_bytes(out.getvalue().encode("utf-8", "surrogateescape"))
         _read_only_input_errors(f)
+
+
+def test_json_minified_array_on_one_line_and_empty_json(tmp_path: Path) -> None:
+    f = tmp_path / "min.json"
+    f.write_text(json.dumps([{"prompt": "a"}, {"prompt": "b", "prompt_type": "t"}]))
+    assert [(r.prompt_type, r.source.rsplit(":", 1)[1]) for r in read_all(f)] == [
+        ("default", "1"),
+        ("t", "1"),
+    ]
+    empty = tmp_path / "empty.json"
+    empty.write_text("  \n")
+    assert "no records" in error_of(empty)
+    nothing = tmp_path / "nothing.json"
+    nothing.write_text("[]")
+    assert "no records" in error_of(nothing)
+
+
+def test_one_stats_object_can_follow_several_files(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_text('{"prompt": "a"}\n')
+    bad.write_text("x\n")
+    stats = ReadStats()
+    assert len(read_all(good, stats=stats)) == 1
+    assert "no valid records: all 1 were invalid" in error_of(bad, skip_invalid=True, stats=stats)
+    assert stats.read == 1 and stats.rows == 2 and stats.invalid == 1
