@@ -163,7 +163,7 @@ def main() -> None:
     world, judge = World(true_diff=0.0), SimJudge()
     s = Settings.model_validate(run.settings)
     big, _ = simulate(world, judge, 20000, np.random.default_rng(5))
-    true_sd = float(np.std([pair_score(p) for p in big]))
+    true_sd = float(np.std([pair_score(p) or 0.0 for p in big]))
     n_star = samples_needed(0.0, true_sd / math.sqrt(20000), 20000, MARGIN, ALPHA)
     assert n_star is not None
     pilots = []
@@ -194,7 +194,7 @@ def main() -> None:
     report(
         f"following a 60-pair pilot's advice (median N {int(np.median(sizes))})",
         realised,
-        "(< 0.80: pilot noise)",
+        "(pilot noise: not 0.80)",
     )
 
     print("Multiplicity: 3 prompt-types all at truth = -margin; family-wise false GO (any type GO)")
