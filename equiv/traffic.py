@@ -783,6 +783,8 @@ def _from_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> dict
     extras = {k: v for k, v in row.items() if k not in _NATIVE_FIELDS}
     if "prompt" in row and "messages" in row:
         extras["prompt"] = row["prompt"]
+    if pt_field != "prompt_type" and "prompt_type" in row:
+        extras["prompt_type"] = row["prompt_type"]  # not the decision unit here, but worth keeping
     return {
         "id": _record_id(row.get("id"), messages),
         "prompt_type": _prompt_type([row, row.get("metadata")], pt_field, pt_path),
@@ -822,6 +824,8 @@ def _from_openai_log(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> 
         raise _Bad("invalid record", f"model must be a string, got {_type_name(model)}", "log the model name")
     req_meta: dict[str, Any] = req["metadata"] if isinstance(req.get("metadata"), dict) else {}
     extras = {k: v for k, v in row.items() if k not in _LOG_FIELDS}
+    if pt_field != "prompt_type" and "prompt_type" in row:
+        extras["prompt_type"] = row["prompt_type"]
     return {
         "id": _record_id(rid, messages),
         "prompt_type": _prompt_type([row, row.get("metadata"), req, req_meta], pt_field, pt_path),

@@ -771,3 +771,10 @@ def test_one_stats_object_can_follow_several_files(tmp_path: Path) -> None:
     assert len(read_all(good, stats=stats)) == 1
     assert "no valid records: all 1 were invalid" in error_of(bad, skip_invalid=True, stats=stats)
     assert stats.read == 1 and stats.rows == 2 and stats.invalid == 1
+
+
+def test_prompt_type_is_kept_in_metadata_when_another_field_decides(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "a", "prompt_type": "old", "metadata": {"feature": "new"}}\n')
+    rec = read_all(f, prompt_type_field="metadata.feature")[0]
+    assert rec.prompt_type == "new" and rec.metadata == {"prompt_type": "old", "feature": "new"}
