@@ -304,7 +304,7 @@ def analyze(
     candidate: str | None = None,
     judge: str | None = None,
     eval_cost_usd: float | None = None,
-    monthly_volume: Mapping[str, float] | None = None,
+    monthly_volume: Mapping[str, float | None] | None = None,
     aborted: str | None = None,
 ) -> Verdict:
     """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
@@ -411,7 +411,7 @@ def _type_verdict(
     reasons: list[str],
     jc: JudgeCheckResult | None,
     level: float,
-    monthly_volume: Mapping[str, float] | None,
+    monthly_volume: Mapping[str, float | None] | None,
 ) -> TypeVerdict:
     n = int(data.scores.size)
     cost: CostSummary | None = None

@@ -63,7 +63,8 @@ def resolve_models(settings: Settings) -> Models:
 
 def run_key(settings: Settings, traffic_digest: str, template_digest: str) -> str:
     """A short hash of what defines the run: same command -> same key -> resume."""
-    models = {m: settings.model_settings(m).model_dump() for m in (settings.baseline, settings.candidate, settings.judge)}
+    names = (settings.baseline, settings.candidate, settings.judge)
+    models = {m: settings.model_settings(m).model_dump() for m in names if m is not None}
     blob = json.dumps(
         {
             "traffic": traffic_digest,
@@ -181,8 +182,18 @@ class _Work:
         return chk
 
     async def drain(self, coros: list[Any], file: str, kind: str) -> None:
-        """Run coroutines, appending each result as it finishes; on abort, cancel the rest."""
-        tasks = [asyncio.ensure_future(c) for c in coros]
+        """Run coroutines, appending each result as it finishes; on abort, cancel the rest.
+
+        At most `concurrency` items are open at once, so pairs finish (and are saved) steadily
+        instead of every pair's first call being bought before any pair is judged.
+        """
+        gate = asyncio.Semaphore(self.s.concurrency)
+
+        async def gated(coro: Any) -> Any:
+            async with gate:
+                return await coro
+
+        tasks = [asyncio.ensure_future(gated(c)) for c in coros]
         try:
             for fut in asyncio.as_completed(tasks):
                 record = await fut
@@ -192,6 +203,8 @@ class _Work:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for c in coros:
+                c.close()  # a coroutine cancelled before it started was never awaited: close it quietly
 
 
 def compare(
@@ -261,7 +274,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
         run_id=run.run_id, key=key, traffic=str(traffic), command="compare",
         settings=settings.model_dump(mode="json", exclude={"routes", "models", "base_dir"}),
         models={s.name: {"litellm_model": s.call_model, "api_base": s.api_base,
-                         "input_cost_per_mtok": s.input_per_token * 1e6, "output_cost_per_mtok": s.output_per_token * 1e6}
+                         "input_cost_per_mtok": s.input_per_token * 1e6,
+                         "output_cost_per_mtok": s.output_per_token * 1e6}
                 for s in (m.baseline, m.candidate, m.judge)},
         template_hashes=tpl_hashes, versions=client.package_versions(),
         sample={"per_type": {t: len(r) for t, r in sample.records.items()}, "volume": sample.volume,
@@ -281,9 +295,9 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
                   params=judge_params(client.supports_json_schema(m.judge)))
     w = _Work(settings, m, run, runner, judge, emit)
-    expected_checks = len(check_sample(
-        old_pairs + [Pair(pair_id=_pair_id(r, k, settings.samples_per_prompt), prompt_type=r.prompt_type,
-                          baseline=Side(model="", output="x")) for r, k in work], settings)) if settings.judge_check else 0
+    planned = old_pairs + [Pair(pair_id=_pair_id(r, k, settings.samples_per_prompt), prompt_type=r.prompt_type,
+                                baseline=Side(model="", output="x")) for r, k in work]
+    expected_checks = len(check_sample(planned, settings)) if settings.judge_check else 0
     emit("estimate", {"usd": _estimate(work, m, settings, expected_checks), "pairs": len(work), "done": len(done),
                       "total": n_total, "checks": expected_checks, "spent_before": runner.spent,
                       "cap": settings.max_spend_usd, "run_dir": str(run.path), "resumed": resumed})

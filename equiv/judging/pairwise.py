@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from equiv.llm.client import CallError, ModelSpec
-from equiv.llm.runner import Runner
 from equiv.judging.parse import parse_reply
 from equiv.judging.prompt import render
+from equiv.llm.client import CallError, ModelSpec
+from equiv.llm.runner import Runner
 from equiv.schema import JudgeFailure, Judgment
 
 JUDGE_SCHEMA = {

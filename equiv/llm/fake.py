@@ -3,10 +3,12 @@
 Both transports use it: the in-package litellm provider (``fake/<name>``, see client.py) and the
 loopback OpenAI-compatible server of the integration tests (equiv.testing.loopback).
 
-Generators (``fake/skill-NN[-vK][-verbose]``): the "facts" of a prompt are the distinct content words
-of its last user message; a model of skill NN mentions each fact with probability NN% (decided by a
-hash of model, prompt and fact, so it is reproducible). ``-vK`` is another model of the same skill
-(different draws); ``-verbose`` pads about half of its answers with filler (a model that is verbose
+Generators (``fake/skill-NN[-vK][-ctxC][-verbose]``): the "facts" of a prompt are the distinct content words
+of its last user message; a model of skill NN mentions each fact with probability NN% and otherwise
+writes a vague word in its place (decided by a hash of model, prompt and fact, so it is reproducible).
+``-vK`` is another model of the same skill
+(different draws); ``-ctxC`` loses track in long prompts (facts after the C-th are recalled with
+half the skill); ``-verbose`` pads about half of its answers with filler (a model that is verbose
 on some prompts, so length and quality can be told apart).
 Judges read the conversation and the two answers out of the rendered judge prompt and prefer the
 answer that mentions more facts:
@@ -30,6 +32,7 @@ _STOP = frozenset(
     "this that with from have what when where which your about into will would there their they them "
     "then than these those been were also could should please just like some more most very only".split()
 )
+VAGUE = ("something", "various", "details", "matters", "whatever", "elements", "aspects")
 FILLER = (
     "Let me know if there is anything else I can help with. I hope this detailed explanation is "
     "useful and covers every angle you might be wondering about. "
@@ -76,18 +79,22 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
     name = model.split("/", 1)[-1]
     m = _GENERATOR.fullmatch(name)
     if not m:
-        raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN[-vK][-verbose]")
+        raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN[-vK][-ctxC][-verbose]")
     skill = int(m.group(1)) / 100
     stem = name.removesuffix("-verbose")
     prompt = _last_user(messages)
-    kept = [f for f in facts(prompt) if _u(stem, prompt, f, str(sample)) < skill]
-    answer = "Answer: " + (", ".join(kept) if kept else "I am not sure.") + "."
-    if m.group(3) and _u(stem, prompt, "pad", str(sample)) < 0.5:
+    # a missed fact becomes a vague word, so an answer's length says little about its quality
+    ctx = int(m.group(3)[4:]) if m.group(3) else None
+    words = [f if _u(stem, prompt, f, str(sample)) < (skill if ctx is None or i < ctx else skill / 2)
+             else VAGUE[int(_u(stem, f) * len(VAGUE))]
+             for i, f in enumerate(facts(prompt))]
+    answer = "Answer: " + (", ".join(words) if words else "I am not sure.") + "."
+    if m.group(4) and _u(stem, prompt, "pad", str(sample)) < 0.5:
         answer += " " + FILLER * 3
     return answer
 
 
-_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-verbose)?")
+_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?")
 
 
 def _between(text: str, tag: str) -> str | None:

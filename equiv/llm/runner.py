@@ -55,6 +55,7 @@ class Runner:
         self.cap = max_spend_usd
         self.spent = cache.total_cost()  # a resumed run already spent this
         self.reserved = 0.0
+        self._open = 0  # reservations held by calls in flight (reserved drifts in floating point)
         self.api_keys = api_keys
         self.default_max_tokens = default_max_tokens
         self.on_event = on_event or (lambda kind, data: None)
@@ -65,6 +66,8 @@ class Runner:
         self.consecutive_failures = 0
         self.aborted: AbortedError | None = None
         self.stats = RunnerStats()
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._budget = asyncio.Condition()
 
     def _abort(self, err: AbortedError) -> AbortedError:
         if self.aborted is None:
@@ -85,20 +88,54 @@ class Runner:
         if hit is not None:
             self.stats.cache_hits += 1
             return hit
+        pending = self._inflight.get(key)
+        if pending is not None:  # the identical call is already under way: share it, never buy it twice
+            self.stats.cache_hits += 1
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            result = await self._buy(key, spec, messages, params)
+        except BaseException as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: no "never retrieved" warning when nobody shares it
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            del self._inflight[key]
+
+    async def _buy(
+        self, key: str, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> Completion:
         attempt = 0
         while True:
             if self.aborted is not None:
                 raise self.aborted
             worst = self._worst_case(spec, messages, params)
-            if self.spent + self.reserved + worst > self.cap:
-                raise self._abort(
-                    SpendCapReached(
-                        f"spend cap reached: ${self.spent:.4f} spent, ${self.reserved:.4f} in flight; the next "
-                        f"call could cost up to ${worst:.4f} and max_spend_usd is ${self.cap:.2f}. Partial results "
-                        "are kept: raise --max-spend and run the same command again to resume."
-                    )
+            async with self._budget:
+                # wait while in-flight calls hold the budget: they usually cost far less than reserved
+                await self._budget.wait_for(
+                    lambda: self.aborted is not None
+                    or self.spent + self.reserved + worst <= self.cap  # noqa: B023 - evaluated at once
+                    or self._open == 0
                 )
-            self.reserved += worst
+                if self.aborted is not None:
+                    raise self.aborted
+                if self.spent + worst > self.cap:
+                    self._budget.notify_all()  # wake the waiters: they stop too
+                    raise self._abort(
+                        SpendCapReached(
+                            f"spend cap reached: ${self.spent:.4f} spent; the next call could cost up to "
+                            f"${worst:.4f} and max_spend_usd is ${self.cap:.2f}. Partial results are kept: "
+                            "raise --max-spend and run the same command again to resume."
+                        )
+                    )
+                self.reserved += worst
+                self._open += 1
+            result: Completion | None = None
             try:
                 async with self.sem:
                     if self.aborted is not None:
@@ -138,9 +175,16 @@ class Runner:
                 await asyncio.sleep(delay)
                 continue
             finally:
-                self.reserved -= worst
+                async with self._budget:
+                    self.reserved -= worst
+                    self._open -= 1
+                    if self._open == 0:
+                        self.reserved = 0.0
+                    if result is not None:
+                        self.spent += result.cost_usd
+                    self._budget.notify_all()
+            assert result is not None  # the except branch either raised or continued
             self.consecutive_failures = 0
-            self.spent += result.cost_usd
             self.stats.calls += 1
             self.cache.put(key, result)
             self.on_event("call", {"model": spec.name, "cost": result.cost_usd})

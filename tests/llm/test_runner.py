@@ -122,3 +122,15 @@ def test_call_key_depends_on_what_affects_output() -> None:
     assert base != call_key("m", "openai/m", None, MSG, {"temperature": 0}, 1)
     assert base != call_key("m", "openai/m", "http://x", MSG, {"temperature": 0}, 0)
     assert base != call_key("m2", "openai/m", None, MSG, {"temperature": 0}, 0)
+
+
+def test_identical_concurrent_calls_are_bought_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = scripted(monkeypatch, ["shared"])
+    r = runner(tmp_path)
+
+    async def both() -> list[Completion]:
+        return list(await asyncio.gather(r.call(SPEC, MSG, {}), r.call(SPEC, MSG, {})))
+
+    a, b = asyncio.run(both())
+    assert a.output == b.output == "shared" and len(calls) == 1
+    assert r.spent == pytest.approx(SPEC.cost(10, 5))
