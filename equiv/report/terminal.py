@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -20,37 +21,69 @@ def clean(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def fmt_interval(iv: Interval | None, pct: bool = False) -> str:
+def fmt_interval(iv: Interval | None, pct: bool = False, digits: int = 3) -> str:
     if iv is None:
         return "—"
     if pct:
+        if abs(iv.ci_high - iv.ci_low) < 0.0005:  # token counts fixed: no sampling uncertainty to show
+            return f"{iv.estimate:+.1%}"
         return f"{iv.estimate:+.1%} [{iv.ci_low:+.1%}, {iv.ci_high:+.1%}]"
-    return f"{iv.estimate:+.3f} [{iv.ci_low:+.3f}, {iv.ci_high:+.3f}]"
+    return f"{iv.estimate:+.{digits}f} [{iv.ci_low:+.{digits}f}, {iv.ci_high:+.{digits}f}]"
+
+
+def fmt_usd(usd: float | None) -> str:
+    if usd is None:
+        return "—"
+    return f"${usd:,.0f}" if abs(usd) >= 100 else f"${usd:,.2f}"
 
 
 def verdict_table(verdict: Verdict) -> Table:
     title = Text(f"{clean(verdict.baseline, 80)} -> {clean(verdict.candidate, 80)}  (judge {clean(verdict.judge, 60)}, "
                  f"margin {verdict.margin:g}, alpha {verdict.alpha:g})")
-    table = Table(title=title, show_lines=False)
-    for col in ("prompt-type", "verdict", "n", "quality diff [CI]", "length-controlled", "saving [CI]", "reason"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
+    table.add_column("prompt-type", overflow="fold", min_width=10)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("quality diff [CI]\nlength-controlled", no_wrap=True)
+    table.add_column("saving", justify="right", no_wrap=True)
+    table.add_column("/month", justify="right", no_wrap=True)
     for tv in verdict.prompt_types:
-        saving = fmt_interval(tv.cost.saving, pct=True) if tv.cost else "—"
-        n = f"{tv.n}" + (f" ({tv.n_failed} failed)" if tv.n_failed else "")
+        saving = _saving(tv.cost.saving) if tv.cost else "—"
+        monthly = tv.cost.monthly_saving_usd if tv.cost else None
+        n = f"{tv.n}" + (f"\n{tv.n_failed} failed" if tv.n_failed else "")
         table.add_row(
             Text(clean(tv.prompt_type, 60)),
             Text(tv.verdict, style=_STYLE[tv.verdict]),
             n,
-            fmt_interval(tv.quality_diff),
-            fmt_interval(tv.lc_quality_diff),
+            fmt_interval(tv.quality_diff, digits=2) + "\n" + fmt_interval(tv.lc_quality_diff, digits=2),
             saving,
-            Text(clean(tv.reasons[0] if tv.reasons else "", 160)),
+            fmt_usd(monthly),
         )
     return table
 
 
+def _saving(iv: Interval | None) -> str:
+    if iv is None:
+        return "—"
+    if abs(iv.ci_high - iv.ci_low) < 0.0005:
+        return f"{iv.estimate:.1%}"
+    return f"{iv.estimate:.1%}\n[{iv.ci_low:.1%}, {iv.ci_high:.1%}]".replace("%,", ",")
+
+
+def reasons(verdict: Verdict) -> list[Text]:
+    """One line per prompt-type saying why, below the table (a reason column makes the table unreadable)."""
+    lines = []
+    for tv in verdict.prompt_types:
+        line = Text(f"{clean(tv.prompt_type, 60)}: ") + Text(tv.verdict, style=_STYLE[tv.verdict])
+        line += Text(" — " + clean(tv.reasons[0] if tv.reasons else "", 400))
+        lines.append(line)
+    return lines
+
+
 def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None) -> None:
     console.print(verdict_table(verdict))
+    for line in reasons(verdict):
+        console.print(line)
     overall = Text("Overall: ") + Text(verdict.verdict, style=_STYLE[verdict.verdict])
     if verdict.eval_cost_usd is not None:
         overall += Text(f"   evaluation cost ${verdict.eval_cost_usd:.4f}")
