@@ -21,9 +21,7 @@ def test_intervals_are_never_cut_at_80_columns() -> None:
     out = render(80)
     verdict = make_verdict()
     for tv in verdict.prompt_types:
-        iv = tv.quality_diff
-        assert iv is not None
-        assert fmt_interval(iv, digits=2) in out
+        assert fmt_interval(tv.quality_diff, digits=2) in out
         assert fmt_interval(tv.lc_quality_diff, digits=2) in out
         assert tv.verdict in out
     assert "…" not in out
