@@ -65,6 +65,8 @@ class Settings(BaseModel):
     candidate: str | None = None
     types: list[str] | None = None
     skip_invalid: bool = False
+    # nightly: a candidate cost per request up by more than this share since the route's last run is a regression
+    cost_regression_share: float = Field(default=0.2, ge=0)
     routes: list[Route] = Field(default_factory=list)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     # where relative paths (judge_template, route traffic) are resolved; not a TOML key

@@ -7,9 +7,11 @@ import hashlib
 import json
 import math
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +63,14 @@ def resolve_models(settings: Settings) -> Models:
     return specs
 
 
-def run_key(settings: Settings, traffic_digest: str, template_digest: str) -> str:
+def run_key(settings: Settings, traffic_digest: str, template_digest: str, since: datetime | None = None) -> str:
     """A short hash of what defines the run: same command -> same key -> resume."""
     names = (settings.baseline, settings.candidate, settings.judge)
     models = {m: settings.model_settings(m).model_dump() for m in names if m is not None}
+    window = {"since": since.isoformat()} if since is not None else {}  # absent -> keys of older runs unchanged
     blob = json.dumps(
         {
+            **window,
             "traffic": traffic_digest,
             "baseline": settings.baseline,
             "candidate": settings.candidate,
@@ -215,6 +219,7 @@ def compare(
     resume: str | Path | None = None,
     fresh: bool = False,
     on_event: Event | None = None,
+    since: datetime | None = None,
 ) -> RunResult:
     """Run (or resume) a comparison and write its run directory. Raises EquivError on bad input/abort."""
     emit: Event = on_event or (lambda kind, data: None)
@@ -226,7 +231,7 @@ def compare(
     digest = file_digest(traffic)
     read_stats = ReadStats()
     records = read_traffic(traffic, prompt_type_field=settings.prompt_type_field,
-                           skip_invalid=settings.skip_invalid, stats=read_stats)
+                           skip_invalid=settings.skip_invalid, stats=read_stats, since=since)
     sample: Sample = stratified_sample(records, per_type=settings.per_type, seed=settings.seed, types=settings.types,
                                       require_response=settings.baseline_source == "logged")
     if sample.missing_types:
@@ -236,7 +241,7 @@ def compare(
         why = ", ".join(f"{n} {r}" for r, n in sample.skipped.items())
         raise InputError(f"{traffic}: no usable records to compare" + (f" (skipped: {why})" if why else ""))
 
-    key = run_key(settings, digest, tpl_hash)
+    key = run_key(settings, digest, tpl_hash, since)
     out = Path(out)
     if resume is not None:
         run_path = Path(resume)
@@ -245,6 +250,9 @@ def compare(
     else:
         found = None if fresh else find_run(out, key)
         run_path = found or out / new_run_id(key)
+        while found is None and run_path.exists():  # a fresh run never lands in an older run's directory
+            time.sleep(0.2)
+            run_path = out / new_run_id(key)
     run = RunDir(run_path)
     run.lock()
     try:
@@ -352,12 +360,12 @@ def run_notes(pairs: list[Pair], sample: Sample, read_stats: ReadStats, settings
 
 
 def write_reports(folder: Path, verdict: Verdict, pairs: list[Pair], checks: list[Check] | None,
-                  info: dict[str, Any]) -> None:
-    """verdict.json, summary.md and report.html, all rebuilt from pairs + verdict."""
+                  info: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+    """verdict.json, summary.md and report.html, all rebuilt from pairs + verdict (+ the route's history)."""
     from equiv.report.html import write_html  # noqa: PLC0415
     from equiv.report.markdown import render_markdown  # noqa: PLC0415
     from equiv.store import write_json_atomic, write_text_atomic  # noqa: PLC0415
 
     write_json_atomic(folder / "verdict.json", verdict.model_dump(mode="json"))
     write_text_atomic(folder / "summary.md", render_markdown(verdict, info))
-    write_html(folder / "report.html", verdict, pairs, info, checks)
+    write_html(folder / "report.html", verdict, pairs, info, checks, history)
