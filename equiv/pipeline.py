@@ -175,8 +175,22 @@ class _Work:
             pair.error = "judge failed in both orders: " + "; ".join(sorted({f.error for f in failures}))
         return pair
 
-    async def check(self, pair: Pair) -> Check:
-        intact = pair.baseline.output or "" if pair.baseline else ""
+    async def check_record(self, rec: TrafficRecord, k: int) -> Check:
+        """The judge check of a pair not yet run: its baseline answer is logged, or (rerun) the same call
+        as the pair's, shared in flight and cached, so it is bought once."""
+        pid = _pair_id(rec, k, self.s.samples_per_prompt)
+        pair = Pair(pair_id=pid, prompt_type=rec.prompt_type, messages=rec.messages)
+        if self.s.baseline_source == "logged":
+            return await self.check(pair, rec.response or "")
+        try:
+            base = await self.runner.call(self.m.baseline, rec.messages, dict(rec.params), sample=k)
+        except CallError as err:
+            return Check(pair_id=pid, prompt_type=rec.prompt_type, error=f"baseline failed: {err.message}")
+        if not base.output.strip():
+            return Check(pair_id=pid, prompt_type=rec.prompt_type, error="empty baseline answer: nothing to degrade")
+        return await self.check(pair, base.output)
+
+    async def check(self, pair: Pair, intact: str) -> Check:
         judgments, failures = await self.judge.both_orders(
             pair.messages, intact, degrade(intact), ("intact_first", "degraded_first")
         )
@@ -185,30 +199,30 @@ class _Work:
             chk.error = "judge check not readable in both orders"
         return chk
 
-    async def drain(self, coros: list[Any], file: str, kind: str) -> None:
-        """Run coroutines, appending each result as it finishes; on abort, cancel the rest.
+    async def drain(self, items: list[tuple[Any, str, str]]) -> None:
+        """Run (coroutine, file, event kind) items, appending each result as it finishes; on abort, cancel the rest.
 
-        At most `concurrency` items are open at once, so pairs finish (and are saved) steadily
-        instead of every pair's first call being bought before any pair is judged.
+        At most `concurrency` items are open at once, in list order, so pairs finish (and are saved)
+        steadily instead of every pair's first call being bought before any pair is judged.
         """
         gate = asyncio.Semaphore(self.s.concurrency)
 
-        async def gated(coro: Any) -> Any:
+        async def gated(coro: Any, file: str, kind: str) -> tuple[Any, str, str]:
             async with gate:
-                return await coro
+                return await coro, file, kind
 
-        tasks = [asyncio.ensure_future(gated(c)) for c in coros]
+        tasks = [asyncio.ensure_future(gated(*item)) for item in items]
         try:
             for fut in asyncio.as_completed(tasks):
-                record = await fut
+                record, file, kind = await fut
                 self.run.append(file, record)
                 self.on_event(kind, {"prompt_type": record.prompt_type, "error": record.error})
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for c in coros:
-                c.close()  # a coroutine cancelled before it started was never awaited: close it quietly
+            for coro, _file, _kind in items:
+                coro.close()  # a coroutine cancelled before it started was never awaited: close it quietly
 
 
 def compare(
@@ -303,22 +317,32 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
                   params=judge_params(client.supports_json_schema(m.judge)))
     w = _Work(settings, m, run, runner, judge, emit)
+    # The judge check's sample is known before any call (it needs only baseline answers), so checks run
+    # interleaved with the pairs instead of in a second, slower phase after them.
     planned = old_pairs + [Pair(pair_id=_pair_id(r, k, settings.samples_per_prompt), prompt_type=r.prompt_type,
-                                baseline=Side(model="", output="x")) for r, k in work]
-    expected_checks = len(check_sample(planned, settings)) if settings.judge_check else 0
+                                baseline=Side(model="", output=r.response if settings.baseline_source == "logged"
+                                              else "x")) for r, k in work]
+    to_check = {p.pair_id for p in check_sample(planned, settings)} if settings.judge_check else set()
+    expected_checks = len(to_check)
+    checked = {c.pair_id for c in old_checks}
     emit("estimate", {"usd": _estimate(work, m, settings, expected_checks), "pairs": len(work), "done": len(done),
                       "total": n_total, "checks": expected_checks, "spent_before": runner.spent,
                       "cap": settings.max_spend_usd, "run_dir": str(run.path), "resumed": resumed})
     aborted: str | None = None
     try:
-        emit("phase", {"name": "pairs", "total": n_total, "done": len(done)})
-        await w.drain([w.pair(rec, k) for rec, k in work], "pairs.jsonl", "pair")
-        if settings.judge_check:
-            pairs_now = run.load_pairs()
-            checked = {c.pair_id for c in old_checks}
-            todo = [p for p in check_sample(pairs_now, settings) if p.pair_id not in checked]
-            emit("phase", {"name": "judge check", "total": len(todo) + len(checked), "done": len(checked)})
-            await w.drain([w.check(p) for p in todo], "checks.jsonl", "check")
+        items: list[tuple[Any, str, str]] = []
+        for p in old_pairs:  # finished pairs whose check did not finish
+            if p.pair_id in to_check and p.pair_id not in checked:
+                items.append((w.check(p, (p.baseline.output or "") if p.baseline else ""), "checks.jsonl", "check"))
+        for rec, k in work:
+            pid = _pair_id(rec, k, settings.samples_per_prompt)
+            items.append((w.pair(rec, k), "pairs.jsonl", "pair"))
+            if pid in to_check and pid not in checked:
+                items.append((w.check_record(rec, k), "checks.jsonl", "check"))
+        n_checks_done = len(checked & to_check)
+        emit("phase", {"name": "pairs + judge checks" if to_check else "pairs", "total": n_total + len(to_check),
+                       "done": len(done) + n_checks_done})
+        await w.drain(items)
     except AbortedError as err:
         aborted = err.message
     finally:

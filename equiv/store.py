@@ -1,6 +1,7 @@
 """The run directory (SPEC "Run directory"): run.json, pairs.jsonl, checks.jsonl, calls.jsonl, verdict.json.
 
-Lines are appended and fsynced as work finishes, so a killed run loses at most the calls in flight.
+Lines are appended and flushed as work finishes (fsynced in the background, equiv.durable), so a
+killed run loses at most the calls in flight.
 A torn last line is dropped on load; a corrupt line elsewhere is an error naming the line.
 """
 
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from equiv import durable
 from equiv.errors import InputError
 from equiv.schema import Check, Pair, Verdict
 
@@ -127,6 +129,7 @@ class RunDir:
 
     def unlock(self) -> None:
         for fh in self._fhs.values():
+            durable.sync(fh)
             fh.close()
         self._fhs.clear()
         if self._locked:
@@ -144,7 +147,9 @@ class RunDir:
     def rewrite(self, name: str, records: Sequence[BaseModel]) -> None:
         """Atomically replace a JSONL file (used on resume to drop failed pairs that will be redone)."""
         if name in self._fhs:
-            self._fhs.pop(name).close()
+            fh = self._fhs.pop(name)
+            durable.sync(fh)
+            fh.close()
         tmp = self.file(name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.writelines(_dump(r) for r in records)
@@ -157,8 +162,8 @@ class RunDir:
         if fh is None:
             fh = self._fhs[name] = open(self.file(name), "a", encoding="utf-8")  # noqa: SIM115
         fh.write(_dump(record))
-        fh.flush()
-        os.fsync(fh.fileno())
+        fh.flush()  # in the OS now: a killed process loses nothing
+        durable.mark(fh)  # on disk soon: fsync in the background, off the event loop
 
     def read_run_info(self) -> dict[str, Any]:
         p = self.file(RUN)

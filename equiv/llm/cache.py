@@ -1,6 +1,7 @@
 """Per-run store of finished calls, so a resumed run never buys a call twice.
 
-One JSON line per finished call in `<run_dir>/calls.jsonl`, appended and fsynced as calls finish.
+One JSON line per finished call in `<run_dir>/calls.jsonl`, appended and flushed as calls finish and
+fsynced in the background (equiv.durable).
 A torn last line (the process was killed mid-write) is dropped on load.
 """
 
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from equiv import durable
 from equiv.schema import Completion
 
 
@@ -60,7 +62,7 @@ class CallCache:
         if self._fh is not None:
             self._fh.write(json.dumps({"key": key, "completion": completion.model_dump()}) + "\n")
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            durable.mark(self._fh)
 
     def total_cost(self) -> float:
         return sum(c.cost_usd for c in self._entries.values())
@@ -70,5 +72,6 @@ class CallCache:
 
     def close(self) -> None:
         if self._fh is not None:
+            durable.sync(self._fh)
             self._fh.close()
             self._fh = None
