@@ -40,7 +40,7 @@ def user_errors(fn: F) -> F:
 
 
 def _register() -> None:
-    from equiv.cli import compare, report  # noqa: F401,PLC0415
+    from equiv.cli import compare, history, nightly, qualify, report  # noqa: F401,PLC0415
 
 
 def main() -> None:
