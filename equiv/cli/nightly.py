@@ -90,7 +90,7 @@ def nightly(
     err, console = Console(stderr=True), Console()
     entries, warnings = read_history(history_path)
     for w in warnings:
-        err.print(Text(f"equiv: warning: {w}", style="yellow"))
+        typer.echo(f"equiv: warning: {w}", err=True)
     err.print(Text(f"nightly: traffic since {since_dt.isoformat(timespec='seconds')}"))
 
     done: list[tuple[str, dict[str, Any], Path]] = []
