@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from equiv.report.terminal import clean
 
@@ -17,6 +18,7 @@ class ProgressPrinter:
         self.progress: Progress | None = None
         self.task: Any = None
         self.retries = 0
+        self.last_backoff: tuple[float, str] | None = None  # (seconds, error class) of the latest retry
         self.failed = 0
         self.spent = 0.0
 
@@ -34,7 +36,11 @@ class ProgressPrinter:
     def _status(self) -> str:
         parts = []
         if self.retries:
-            parts.append(f"{self.retries} retries (backing off)")
+            text = f"{self.retries} retries"
+            if self.last_backoff is not None:
+                delay, kind = self.last_backoff
+                text += f" (backing off {delay:.1f}s after {kind})"
+            parts.append(text)
         if self.failed:
             parts.append(f"{self.failed} failed")
         return ", ".join(parts)
@@ -46,7 +52,8 @@ class ProgressPrinter:
                 f"equiv: run directory {data['run_dir']}\n"
                 f"equiv: {done}{data['pairs']} pairs to run + ~{data['checks']} judge checks; "
                 f"estimated evaluation cost ${data['usd']:.4f} (cap ${data['cap']:.2f}"
-                + (f", ${data['spent_before']:.4f} already spent" if data["spent_before"] else "") + ")"
+                + (f", ${data['spent_before']:.4f} already spent" if data["spent_before"] else "") + ")",
+                markup=False, highlight=False,  # a path may hold "[...]": never rich markup
             )
         elif kind == "phase":
             self._stop()
@@ -54,7 +61,7 @@ class ProgressPrinter:
                 return
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}", markup=False),
                 console=self.console, transient=False,
             )
             self.progress.start()
@@ -66,9 +73,11 @@ class ProgressPrinter:
                 self.progress.update(self.task, advance=1, status=self._status())
         elif kind == "retry":
             self.retries += 1
+            self.last_backoff = (float(data.get("delay") or 0.0), clean(str(data.get("error", "")).split(":")[0], 40))
             if self.progress is not None:
                 self.progress.update(self.task, status=self._status())
         elif kind == "aborted":
             self._stop()
-            self.console.print(f"[bold red]equiv: stopping:[/] {clean(data['reason'], 400)}", markup=True,
+            # the reason quotes provider error text: printed as plain Text, never parsed as rich markup
+            self.console.print(Text("equiv: stopping: ", style="bold red") + Text(clean(data["reason"], 400)),
                                highlight=False)

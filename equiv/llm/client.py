@@ -5,7 +5,9 @@ litellm is imported lazily (it costs ~4 s of CPU) so `equiv --help` stays instan
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +30,10 @@ def _litellm() -> Any:
     litellm.disable_hf_tokenizer_download = True
     litellm.drop_params = False
     litellm.telemetry = False
+    litellm.set_verbose = False
+    # litellm's debug log (LITELLM_LOG=DEBUG, set_verbose) prints request details: keep it off, whatever the env
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "openai"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     _register_fake_provider(litellm)
     return litellm
 
@@ -156,12 +162,29 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
+# what a provider may quote back in an error body: a bearer token, an "api_key": "..." field, an sk-... key
+_KEYLIKE = re.compile(
+    r"(?i)(bearer\s+|(?:api[_-]?key|authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"
+    r"|\b(?:sk|pk|rk|key)-[A-Za-z0-9_*.\-]{6,}"
+)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Provider error text with the key (and anything key-like) removed: it ends up in files and on screen."""
+    if secret:
+        text = text.replace(secret, "***")
+        for part in (secret[:8], secret[-8:]):  # a provider that masks the middle still shows the ends
+            if len(part) >= 8:
+                text = text.replace(part, "***")
+    return _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", text)
+
+
 def _classify(exc: Exception, secret: str | None) -> CallError:
     litellm = _litellm()
     name = type(exc).__name__
-    msg = str(exc).splitlines()[0][:300] if str(exc) else name
-    if secret:
-        msg = msg.replace(secret, "***")
+    # redact the whole text before cutting it, so a key split by the cut cannot survive in part
+    text = redact(str(exc), secret)
+    msg = text.splitlines()[0][:300] if text.strip() else name
     if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
         return CallError("auth", f"authentication failed ({name}): {msg}")
     transient = (
@@ -200,8 +223,14 @@ async def acomplete(
     except Exception as exc:  # noqa: BLE001 - classified, never swallowed
         raise _classify(exc, api_key) from None
     latency = time.perf_counter() - t0
-    choice = resp.choices[0]
-    text = choice.message.content or ""
+    try:
+        choice = resp.choices[0]
+        text = choice.message.content or ""
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}")
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:  # a 200 without an answer in it
+        raise CallError("permanent", f"malformed response from {spec.name}: no choices[0].message.content "
+                                     f"({type(exc).__name__})") from None
     usage = getattr(resp, "usage", None)
     pt = getattr(usage, "prompt_tokens", None)
     ct = getattr(usage, "completion_tokens", None)

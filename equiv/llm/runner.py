@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from equiv.errors import AbortedError, AuthError, SpendCapReached
+from equiv.errors import AbortedError, AuthError, InputError, SpendCapReached
 from equiv.llm import client
 from equiv.llm.cache import CallCache, call_key
 from equiv.llm.client import CallError, ModelSpec
@@ -18,13 +20,56 @@ from equiv.schema import Completion
 Event = Callable[[str, dict[str, Any]], None]
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How hard the runner pushes a failing provider. Defaults suit real providers; tests shrink them.
+
+    Read from the environment (`EQUIV_BACKOFF_BASE_S` ...) so that CI and benchmarks can make a run with
+    thousands of injected faults fast without a config key per knob.
+    """
+
+    backoff_base_s: float = 0.5  # first retry waits up to this (full jitter), doubling per attempt
+    backoff_max_s: float = 30.0  # no single wait is longer (a retry-after header is capped here too)
+    breaker_window_s: float = 60.0  # the failure-rate breaker looks at the calls of this last window...
+    breaker_failure_rate: float = 0.5  # ...and stops the run when more than this share of them failed
+    breaker_min_calls: int = 20  # ...over at least this many calls, after failing for a whole window
+
+    ENV = {
+        "backoff_base_s": "EQUIV_BACKOFF_BASE_S",
+        "backoff_max_s": "EQUIV_BACKOFF_MAX_S",
+        "breaker_window_s": "EQUIV_BREAKER_WINDOW_S",
+        "breaker_failure_rate": "EQUIV_BREAKER_FAILURE_RATE",
+        "breaker_min_calls": "EQUIV_BREAKER_MIN_CALLS",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Tuning:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = cls.ENV[f.name]
+            raw = env.get(var)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                value = int(raw) if f.type in ("int", int) else float(raw)
+            except ValueError:
+                raise InputError(f"environment variable {var}={raw!r}: not a number") from None
+            if value < 0 or (f.name == "breaker_failure_rate" and value > 1):
+                raise InputError(f"environment variable {var}={raw!r}: out of range")
+            values[f.name] = value
+        return cls(**values)
+
+
 @dataclass
 class RunnerStats:
     calls: int = 0  # calls bought in this process
     cache_hits: int = 0
     retries: int = 0
     backoff_s: float = 0.0
-    errors: Counter[str] = field(default_factory=Counter)
+    max_attempts: int = 0  # the most attempts any one call needed
+    errors: Counter[str] = field(default_factory=Counter)  # by kind: transient / permanent / auth
+    faults: Counter[str] = field(default_factory=Counter)  # transient errors by exception class
 
 
 class Runner:
@@ -45,10 +90,12 @@ class Runner:
         default_max_tokens: int = 1024,
         on_event: Event | None = None,
         seed: int = 0,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        backoff_base_s: float | None = None,
+        backoff_max_s: float | None = None,
         breaker_threshold: int | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
+        tuning = tuning or Tuning.from_env()
         self.cache = cache
         self.sem = asyncio.Semaphore(concurrency)
         self.max_retries = max_retries
@@ -60,10 +107,15 @@ class Runner:
         self.default_max_tokens = default_max_tokens
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = random.Random(seed)
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff_base_s = tuning.backoff_base_s if backoff_base_s is None else backoff_base_s
+        self.backoff_max_s = tuning.backoff_max_s if backoff_max_s is None else backoff_max_s
+        self.tuning = tuning
+        # two breakers: N failed attempts in a row, or most attempts failing for a whole window
         self.breaker_threshold = breaker_threshold or max(25, 3 * concurrency)
         self.consecutive_failures = 0
+        self._outcomes: deque[tuple[float, bool]] = deque()  # (monotonic time, failed) of recent attempts
+        self._window_failures = 0
+        self._started_t: float | None = None  # first attempt's outcome
         self.aborted: AbortedError | None = None
         self.stats = RunnerStats()
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
@@ -74,6 +126,31 @@ class Runner:
             self.aborted = err
             self.on_event("aborted", {"reason": err.message})
         return self.aborted
+
+    def _record(self, failed: bool) -> tuple[int, int] | None:
+        """Note one attempt's outcome; (failures, attempts) of the window when the rate breaker trips.
+
+        It trips when more than `breaker_failure_rate` of the attempts of the last `breaker_window_s`
+        failed, once calls have been made for a whole window (a short burst of errors at the start, or a
+        few failures among few calls, never stops a run: the consecutive-failure breaker covers those).
+        """
+        now = time.monotonic()
+        t = self.tuning
+        if self._started_t is None:
+            self._started_t = now
+        self._outcomes.append((now, failed))
+        self._window_failures += failed
+        while self._outcomes and self._outcomes[0][0] < now - t.breaker_window_s:
+            self._window_failures -= self._outcomes.popleft()[1]
+        n = len(self._outcomes)
+        if (
+            failed
+            and n >= t.breaker_min_calls
+            and now - self._started_t >= t.breaker_window_s
+            and self._window_failures > t.breaker_failure_rate * n
+        ):
+            return self._window_failures, n
+        return None
 
     def _worst_case(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]) -> float:
         chars = sum(len(client.fake.content_text(m)) + 16 for m in messages)
@@ -136,6 +213,7 @@ class Runner:
                 self.reserved += worst
                 self._open += 1
             result: Completion | None = None
+            delay: float | None = None
             try:
                 async with self.sem:
                     if self.aborted is not None:
@@ -153,6 +231,7 @@ class Runner:
                     ) from None
                 if err.kind != "transient":
                     raise
+                self.stats.faults[err.message.split(":", 1)[0]] += 1
                 self.consecutive_failures += 1
                 if self.consecutive_failures >= self.breaker_threshold:
                     raise self._abort(
@@ -160,6 +239,16 @@ class Runner:
                             f"{spec.name}: the provider keeps failing ({self.consecutive_failures} failed attempts "
                             f"in a row, last: {err.message}). Partial results are kept: run the same command "
                             "again later to resume."
+                        )
+                    ) from None
+                tripped = self._record(failed=True)
+                if tripped is not None:
+                    failures, n = tripped
+                    raise self._abort(
+                        AbortedError(
+                            f"{spec.name}: the provider keeps failing ({failures} of the last {n} attempts failed "
+                            f"in {self.tuning.breaker_window_s:g} s, last: {err.message}). Partial results are "
+                            "kept: run the same command again later to resume."
                         )
                     ) from None
                 if attempt >= self.max_retries:
@@ -171,9 +260,7 @@ class Runner:
                 attempt += 1
                 self.stats.retries += 1
                 self.stats.backoff_s += delay
-                self.on_event("retry", {"model": spec.name, "error": err.message, "delay": delay})
-                await asyncio.sleep(delay)
-                continue
+                self.on_event("retry", {"model": spec.name, "error": err.message, "delay": delay, "attempt": attempt})
             finally:
                 async with self._budget:
                     self.reserved -= worst
@@ -183,9 +270,14 @@ class Runner:
                     if result is not None:
                         self.spent += result.cost_usd
                     self._budget.notify_all()
-            assert result is not None  # the except branch either raised or continued
+            if delay is not None:  # back off holding no budget and no concurrency slot
+                await asyncio.sleep(delay)
+                continue
+            assert result is not None  # the except branch either raised or set a delay
             self.consecutive_failures = 0
+            self._record(failed=False)
             self.stats.calls += 1
+            self.stats.max_attempts = max(self.stats.max_attempts, attempt + 1)
             self.cache.put(key, result)
             self.on_event("call", {"model": spec.name, "cost": result.cost_usd})
             return result

@@ -188,6 +188,7 @@ class LoopbackServer:
         timeout_sleep_s: float = 30.0,
         fail_first_n: int = 0,
         faults_for_models: set[str] | None = None,
+        echo_headers: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -207,6 +208,7 @@ class LoopbackServer:
         self.timeout_sleep_s = timeout_sleep_s
         self.fail_first_n = fail_first_n
         self.faults_for_models = faults_for_models
+        self.echo_headers = echo_headers
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self.started_at = time.time()
@@ -294,6 +296,10 @@ class LoopbackServer:
             with self._lock:
                 self._in_flight -= 1
 
+    def _echo(self, message: str, headers: dict[str, str]) -> str:
+        """A careless provider quotes the request back in its error, Authorization header included."""
+        return f"{message} Request headers: {json.dumps(headers)}" if self.echo_headers else message
+
     def _chat_inner(self, h: _Handler, raw: bytes) -> None:
         headers = {k.lower(): v for k, v in h.headers.items()}
         try:
@@ -314,7 +320,12 @@ class LoopbackServer:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             self._record(body, mhash, seed, 401, "auth", headers)
             h._send_json(
-                401, _error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+                401,
+                _error_body(
+                    self._echo(f"Incorrect API key provided: {headers.get('authorization', '')[7:]}.", headers),
+                    "invalid_request_error",
+                    "invalid_api_key",
+                ),
             )
             return
         if body.get("stream"):
@@ -347,12 +358,16 @@ class LoopbackServer:
             extra = {"retry-after": f"{self.retry_after:g}"} if with_header else {}
             self._record(body, mhash, seed, 429, fault, headers)
             h._send_json(
-                429, _error_body("Rate limit reached (simulated).", "requests", "rate_limit_exceeded"), extra
+                429,
+                _error_body(self._echo("Rate limit reached (simulated).", headers), "requests", "rate_limit_exceeded"),
+                extra,
             )
             return
         if fault in ("500", "fail_first_n"):
             self._record(body, mhash, seed, 500, fault, headers)
-            h._send_json(500, _error_body("The server had an error (simulated).", "server_error", None))
+            h._send_json(
+                500, _error_body(self._echo("The server had an error (simulated).", headers), "server_error", None)
+            )
             return
         if fault == "reset":
             self._record(body, mhash, seed, None, fault, headers)
