@@ -81,6 +81,31 @@ def test_coverage_with_repeated_samples_per_prompt() -> None:
     assert cov >= nominal - 3 * math.sqrt(nominal * (1 - nominal) / reps), cov
 
 
+def test_repeated_samples_widen_the_interval_against_treating_them_as_independent() -> None:
+    # Issue 3, item 3: with k = 4 correlated samples per prompt (they share the prompt's effect but
+    # each is judged on its own), resampling prompts must give a wider interval than resampling the
+    # 200 samples as if they were 200 prompts. Design effect here: 1 + (k - 1) * rho, rho ~ 0.2.
+    import numpy as np
+
+    world = World(true_diff=0.0, samples_per_prompt=4, heterogeneity=0.5)
+    rng = np.random.default_rng(11)
+    ratios = []
+    for _ in range(40):
+        pairs, checks = simulate(world, SimJudge(tie_rate=0.1), 200, rng)
+        assert len({p.prompt_id for p in pairs}) == 50
+        independent = [p.model_copy(update={"prompt_id": None}) for p in pairs]
+        cl = analyze(pairs, checks, SETTINGS, run_id="c").prompt_types[0]
+        nv = analyze(independent, checks, SETTINGS, run_id="n").prompt_types[0]
+        assert (cl.n_prompts, nv.n_prompts) == (50, 200)
+        assert cl.quality_diff is not None and nv.quality_diff is not None
+        assert cl.quality_diff.estimate == nv.quality_diff.estimate  # same data, same point estimate
+        ratios.append(
+            (cl.quality_diff.ci_high - cl.quality_diff.ci_low) / (nv.quality_diff.ci_high - nv.quality_diff.ci_low)
+        )
+    assert float(np.mean(ratios)) > 1.15, np.mean(ratios)
+    assert rate([r > 1 for r in ratios]) >= 0.9
+
+
 def test_power_at_samples_needed() -> None:
     # A pilot whose estimate equals the truth (0: truly equivalent) predicts N; at N a GO should come
     # about 80% of the time. The pilot is mirrored (each pair plus its reverse) so its estimate is exact.
