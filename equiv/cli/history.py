@@ -38,8 +38,8 @@ def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
         title = Text(f"{clean(route, 40)} / {clean(name, 40)}: {clean(str(last.get('baseline', '')), 40)} -> "
                      f"{clean(str(last.get('candidate', '')), 40)}")
         table = Table(title=title, box=box.SIMPLE_HEAD)
-        for col in ("when (UTC)", "verdict", "quality diff [CI]", "saving", "cand $/req", ""):
-            right = col in ("quality diff [CI]", "saving", "cand $/req")
+        for col in ("when (UTC)", "verdict", "quality diff [CI]", "saving", "cand $/1k req", ""):
+            right = col in ("quality diff [CI]", "saving", "cand $/1k req")
             table.add_column(col, justify="right" if right else "left", no_wrap=col != "verdict")
         for e in entries:
             t = e.get("prompt_types", {}).get(name)
@@ -54,7 +54,7 @@ def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
                 Text(verdict, style=_STYLE.get(verdict, "")),
                 f"{_signed(t.get('estimate'))} [{_signed(t.get('ci_low'))}, {_signed(t.get('ci_high'))}]",
                 _pct(t.get("saving")),
-                f"{cost:.3g}" if isinstance(cost, (int, float)) else "—",
+                f"{cost * 1000:.4f}" if isinstance(cost, (int, float)) else "—",
                 Text("REGR", style="bold red") if regressed else Text(""),
             )
         tables.append(table)
