@@ -125,14 +125,18 @@ def _run_side(comp: Any) -> Side:
 
 
 def check_sample(pairs: list[Pair], settings: Settings) -> list[Pair]:
-    """Per prompt-type: 10% of its pairs (at least 10, all if fewer), chosen reproducibly."""
-    by_type: dict[str, list[Pair]] = {}
-    for p in pairs:
+    """Per prompt-type: 10% of its prompts (at least 10, all if fewer), chosen reproducibly.
+
+    One pair per prompt: with --samples-per-prompt k the k pairs of a prompt share the logged baseline
+    answer, so checking two of them would judge the same comparison twice and count it twice.
+    """
+    by_type: dict[str, dict[str, Pair]] = {}
+    for p in sorted(pairs, key=lambda p: p.pair_id):
         if p.error is None and p.baseline is not None and (p.baseline.output or "").strip():
-            by_type.setdefault(p.prompt_type, []).append(p)
+            by_type.setdefault(p.prompt_type, {}).setdefault(p.cluster, p)
     chosen: list[Pair] = []
     for t in sorted(by_type):
-        group = sorted(by_type[t], key=lambda p: p.pair_id)
+        group = sorted(by_type[t].values(), key=lambda p: p.pair_id)
         n = max(settings.judge_check_min, math.ceil(settings.judge_check_fraction * len(group)))
         if n >= len(group):
             chosen += group
@@ -320,6 +324,7 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     # The judge check's sample is known before any call (it needs only baseline answers), so checks run
     # interleaved with the pairs instead of in a second, slower phase after them.
     planned = old_pairs + [Pair(pair_id=_pair_id(r, k, settings.samples_per_prompt), prompt_type=r.prompt_type,
+                                prompt_id=r.id if settings.samples_per_prompt > 1 else None,
                                 baseline=Side(model="", output=r.response if settings.baseline_source == "logged"
                                               else "x")) for r, k in work]
     to_check = {p.pair_id for p in check_sample(planned, settings)} if settings.judge_check else set()
@@ -357,6 +362,7 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     info.update(finished_at=utc_now(), eval_cost_usd=round(cache.total_cost(), 6), aborted=aborted,
                 calls={"bought_this_session": runner.stats.calls, "cache_hits": runner.stats.cache_hits,
                        "retries": runner.stats.retries, "errors": dict(runner.stats.errors),
+                       "faults": dict(runner.stats.faults), "max_attempts": runner.stats.max_attempts,
                        "backoff_s": round(runner.stats.backoff_s, 3)})
     run.write_run_info(info)
     write_reports(run.path, verdict, pairs, checks, info)
