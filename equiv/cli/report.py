@@ -54,5 +54,13 @@ def report(
                       eval_cost_usd=info.get("eval_cost_usd"), monthly_volume=info.get("monthly_volume"),
                       aborted=info.get("aborted"))
     info = {**info, "reanalyzed": True}
-    write_reports(out_dir, verdict, pairs, checks, info)
+    history = None
+    if info.get("route"):  # a qualify/nightly run: its route's trend, and the regressions nightly found
+        from equiv.history import HISTORY_FILE, read_history  # noqa: PLC0415
+
+        history = read_history(folder.parent / HISTORY_FILE, str(info["route"]))[0] or None
+        for entry in history or []:
+            if entry.get("run_id") == run_id:
+                verdict.notes.extend(f"REGRESSION {r}" for r in entry.get("regressions") or [])
+    write_reports(out_dir, verdict, pairs, checks, info, history)
     print_verdict(verdict, Console(), str(out_dir))

@@ -84,6 +84,14 @@ def test_nightly_sequence_flags_the_night_the_candidate_degrades(
     assert "REGRESSION" in (run3 / "summary.md").read_text()
     assert len({e["run_dir"] for e in entries}) == 3
 
+    # equiv report re-analyses a nightly run with its route's trend and the regressions found that night
+    (run3 / "report.html").unlink()
+    rep = equiv_cli("report", str(run3))
+    assert rep.exit_code == 0, rep.stderr
+    assert 'id="history"' in (run3 / "report.html").read_text()
+    assert any(n.startswith("REGRESSION support / triage") for n in
+               json.loads((run3 / "verdict.json").read_text())["notes"])
+
     # equiv history: the trend per prompt-type in the terminal
     h = equiv_cli("history", "--out", str(tmp_path / "reports"))
     assert h.exit_code == 0, h.stderr
