@@ -148,7 +148,9 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
     elif ev.saving <= 0:
         reasons.append(f"the candidate is not cheaper (saving {ev.saving:.1%}): no reason to switch")
 
-    if label == "INCONCLUSIVE" and ev.samples_needed is not None and ev.n >= MIN_PAIRS:
+    if label == "INCONCLUSIVE" and judge_check_blocks(jc) and ev.n >= MIN_PAIRS:
+        reasons.append("more pairs will not help until the judge passes its check on this prompt-type")
+    elif label == "INCONCLUSIVE" and ev.samples_needed is not None and ev.n >= MIN_PAIRS:
         reasons.append(
             f"about {ev.samples_needed} pairs would give an {POWER:.0%} chance of a GO if the true "
             "difference equals the raw estimate"

@@ -78,6 +78,11 @@ def test_reproducible_bit_for_bit_and_independent_of_input_order() -> None:
     assert alone.model_dump() == analyze(ps, None, s, run_id="r").prompt_types[1].model_dump()
     other_seed = analyze(ps, None, settings(bootstrap=3000, seed=12), run_id="r")
     assert other_seed.model_dump_json() != first
+    # BCa too, and a ties-only type whose BCa falls back to percentile
+    mixed = ps + pairs_with_scores([0.0] * 40, prompt_type="ties")
+    bca = settings(bootstrap=3000, seed=11, ci="bca", correction="holm")
+    once = analyze(mixed, None, bca, run_id="r").model_dump_json()
+    assert analyze(list(reversed(mixed)), None, bca, run_id="r").model_dump_json() == once
 
 
 def test_clusters_move_together() -> None:

@@ -69,6 +69,15 @@ def test_judge_check_blocks_below_0_7() -> None:
     assert label == "GO" and any("judge check did not run" in r for r in reasons)
 
 
+def test_a_blocked_judge_check_says_more_pairs_will_not_help() -> None:
+    e = ev(jc=JudgeCheckResult(n=10, pass_rate=0.2))
+    e = Evidence(**{**e.__dict__, "samples_needed": 0})  # all-tie scores: bootstrap SE 0 -> formula gives 0
+    label, reasons = decide(e)
+    assert label == "INCONCLUSIVE"
+    assert any("more pairs will not help" in r for r in reasons)
+    assert not any("pairs would give" in r for r in reasons)
+
+
 def test_cost_rules() -> None:
     assert decide(ev(saving=0.0))[0] == "NO_GO"
     assert decide(ev(saving=-0.2))[0] == "NO_GO"
