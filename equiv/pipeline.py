@@ -351,6 +351,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     except AbortedError as err:
         aborted = err.message
     finally:
+        # calls already sent when the run stopped are paid for: keep their answers (bounded wait)
+        await runner.settle(min(10.0, settings.timeout_s))
         cache.close()
 
     pairs = run.load_pairs()

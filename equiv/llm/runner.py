@@ -120,6 +120,7 @@ class Runner:
         self.stats = RunnerStats()
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._budget = asyncio.Condition()
+        self._orphans: set[asyncio.Future[Completion]] = set()  # calls sent whose caller was cancelled
 
     def _abort(self, err: AbortedError) -> AbortedError:
         if self.aborted is None:
@@ -151,6 +152,35 @@ class Runner:
         ):
             return self._window_failures, n
         return None
+
+    def _adopt(self, key: str, sent: asyncio.Future[Completion]) -> None:
+        """A call cancelled (abort, Ctrl-C) after it was sent is still paid for: cache its answer when it
+        arrives, so the resumed run does not buy it again. `settle()` waits for these."""
+        if sent.done():
+            self._keep(key, sent)
+            return
+        self._orphans.add(sent)
+        sent.add_done_callback(lambda f: self._keep(key, f))
+
+    def _keep(self, key: str, sent: asyncio.Future[Completion]) -> None:
+        self._orphans.discard(sent)
+        if sent.cancelled() or sent.exception() is not None:
+            return
+        result = sent.result()
+        if self.cache.get(key) is None:
+            self.spent += result.cost_usd
+            self.stats.calls += 1
+            self.cache.put(key, result)
+
+    async def settle(self, timeout_s: float) -> int:
+        """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
+        many were still outstanding when the wait ended (they are abandoned)."""
+        if self._orphans:
+            await asyncio.wait(set(self._orphans), timeout=timeout_s)
+        left = len(self._orphans)
+        for f in list(self._orphans):
+            f.cancel()
+        return left
 
     def _worst_case(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]) -> float:
         chars = sum(len(client.fake.content_text(m)) + 16 for m in messages)
@@ -218,7 +248,12 @@ class Runner:
                 async with self.sem:
                     if self.aborted is not None:
                         raise self.aborted
-                    result = await client.acomplete(spec, messages, params, self.api_keys.get(spec.name))
+                    sent = asyncio.ensure_future(client.acomplete(spec, messages, params, self.api_keys.get(spec.name)))
+                    try:
+                        result = await asyncio.shield(sent)
+                    except asyncio.CancelledError:
+                        self._adopt(key, sent)  # the request is out: keep its answer when it comes
+                        raise
             except CallError as err:
                 self.stats.errors[err.kind] += 1
                 if err.kind == "auth":
