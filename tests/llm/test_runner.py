@@ -134,3 +134,74 @@ def test_identical_concurrent_calls_are_bought_once(tmp_path: Path, monkeypatch:
     a, b = asyncio.run(both())
     assert a.output == b.output == "shared" and len(calls) == 1
     assert r.spent == pytest.approx(SPEC.cost(10, 5))
+
+
+def test_failure_rate_breaker_trips_after_a_window_of_mostly_failures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from equiv.llm.runner import Tuning
+
+    # 2 of every 3 attempts fail: never 25 in a row, but 67% > 50% for longer than the (0.2 s) window
+    scripted(monkeypatch, [CallError("transient", "503"), CallError("transient", "503"), "ok"] * 2000)
+    r = runner(tmp_path, max_retries=50, concurrency=1,
+               tuning=Tuning(breaker_window_s=0.2, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(2000)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(many())
+    aborted = [x for x in results if isinstance(x, AbortedError)]
+    assert aborted and "keeps failing" in aborted[0].message and "of the last" in aborted[0].message
+    assert r.consecutive_failures < r.breaker_threshold  # it was the rate breaker, not the run of failures
+
+
+def test_failure_rate_breaker_ignores_a_healthy_mix_and_a_short_burst(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from equiv.llm.runner import Tuning
+
+    # a burst of 20 failures, then 40% failing: never above 50% over a whole window
+    scripted(monkeypatch, [CallError("transient", "503")] * 20
+             + [CallError("transient", "429"), "ok", CallError("transient", "500"), "ok", "ok"] * 400)
+    r = runner(tmp_path, max_retries=50, concurrency=1,
+               tuning=Tuning(breaker_window_s=0.05, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(300)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(many())
+    assert all(isinstance(x, Completion) for x in results)
+
+
+def test_tuning_from_env_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from equiv.errors import InputError
+    from equiv.llm.runner import Tuning
+
+    t = Tuning.from_env({"EQUIV_BACKOFF_BASE_S": "0.01", "EQUIV_BREAKER_MIN_CALLS": "7"})
+    assert t.backoff_base_s == 0.01 and t.breaker_min_calls == 7 and t.breaker_window_s == 60.0
+    with pytest.raises(InputError, match="EQUIV_BREAKER_FAILURE_RATE"):
+        Tuning.from_env({"EQUIV_BREAKER_FAILURE_RATE": "lots"})
+
+
+def test_a_call_cancelled_after_it_was_sent_is_still_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[int] = []
+
+    async def slow(spec: ModelSpec, messages: Any, params: Any, api_key: Any) -> Completion:
+        sent.append(1)
+        await asyncio.sleep(0.05)
+        return Completion(model=spec.name, output="late", prompt_tokens=1, completion_tokens=1, cost_usd=0.01)
+
+    monkeypatch.setattr(client, "acomplete", slow)
+    r = runner(tmp_path)
+
+    async def abort_midway() -> int:
+        task = asyncio.ensure_future(r.call(SPEC, MSG, {}))
+        await asyncio.sleep(0.01)
+        task.cancel()  # an abort elsewhere (spend cap, breaker, Ctrl-C) cancels the caller
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await r.settle(1.0)
+
+    assert asyncio.run(abort_midway()) == 0
+    assert len(sent) == 1 and r.cache.get(call_key("m", SPEC.call_model, None, MSG, {}, 0)) is not None
+    assert r.spent == pytest.approx(0.01)  # paid for, and counted against the cap

@@ -1,0 +1,157 @@
+"""Provider faults at volume: 1,000 pairs through litellm against a loopback server that fails a lot.
+
+The server answers from the simulated world of equiv.llm.fake, so what a clean provider would have
+answered is known exactly: the oracle below computes it with the same pure functions (no HTTP), and
+the faulty run must match it pair by pair and order by order — zero pairs lost, nothing guessed.
+(A clean HTTP run of the same 1,000 pairs gives the same verdict: benchmarks/bench_faults.py runs both.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from equiv.judging.pairwise import degrade
+from equiv.judging.parse import parse_reply
+from equiv.judging.prompt import find_template, render
+from equiv.llm import fake
+from equiv.testing.loopback import LoopbackServer
+
+from .conftest import load_verdict, make_records, only_run_dir, write_config, write_jsonl
+
+TEMPLATE = find_template("judges/pairwise.md").read_text(encoding="utf-8")
+FAULTS = dict(rate_429=0.20, rate_500=0.10, rate_timeout=0.05, rate_reset=0.05, rate_garbage=0.10)
+
+
+def oracle_winner(judge: str, messages: list[dict[str, Any]], a: str, b: str) -> str:
+    """What the judge answers on a clean line (the loopback judge is deterministic)."""
+    reply, _pt, _ct = fake.reply(judge, render(TEMPLATE, messages, a, b), 0)
+    winner, _reason = parse_reply(reply)
+    assert winner is not None
+    return winner
+
+
+def oracle_pair(rec: dict[str, Any], candidate: str, judge: str) -> dict[str, Any]:
+    out, _pt, _ct = fake.reply(candidate, rec["messages"], 0)
+    base = rec["response"]
+    return {"candidate": out,
+            "judgments": {"baseline_first": oracle_winner(judge, rec["messages"], base, out),
+                          "candidate_first": oracle_winner(judge, rec["messages"], out, base)}}
+
+
+def oracle_check(rec: dict[str, Any], judge: str) -> dict[str, str]:
+    intact = rec["response"]
+    return {"intact_first": oracle_winner(judge, rec["messages"], intact, degrade(intact)),
+            "degraded_first": oracle_winner(judge, rec["messages"], degrade(intact), intact)}
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
+        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.01")
+    monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.2")
+    records = make_records(["triage", "reply"], 500)
+    traffic = write_jsonl(tmp_path / "traffic.jsonl", records)
+    with LoopbackServer(seed=5, retry_after=0.02, timeout_sleep_s=4.0, **FAULTS) as srv:
+        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
+                              per_type=500, concurrency=64, timeout_s=2.0, max_retries=12, judge_retries=6,
+                              bootstrap=1000)
+        t0 = time.perf_counter()
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
+        wall = time.perf_counter() - t0
+        requests = list(srv.requests)
+        successes = srv.counts_by_key()
+    assert r.exit_code == 0, r.stderr[-3000:]
+    run = only_run_dir(tmp_path / "reports")
+
+    # every fault kind was injected, 429s both with and without retry-after
+    faults = Counter(q["fault"] for q in requests)
+    assert all(faults[k] > 0.5 * rate * len(requests) for k, rate in
+               {"429": 0.20, "500": 0.10, "timeout": 0.05, "reset": 0.05}.items()), faults
+    assert faults["garbage"] > 0
+    # (the server sends retry-after on every other 429; litellm exposes the header to the runner)
+
+    # zero pairs lost, none failed, and each is what a clean provider would have produced
+    pairs = {p["pair_id"]: p for p in read_lines(run / "pairs.jsonl")}
+    assert len(pairs) == 1000 and all(p["error"] is None for p in pairs.values())
+    by_id = {rec["id"]: rec for rec in records}
+    for pid, p in pairs.items():
+        want = oracle_pair(by_id[pid], "skill-60", "judge")
+        assert p["candidate"]["output"] == want["candidate"], pid
+        assert {j["order"]: j["winner"] for j in p["judgments"]} == want["judgments"], pid
+    checks = read_lines(run / "checks.jsonl")
+    assert len(checks) == 100 and all(c["error"] is None for c in checks)
+    for c in checks:
+        assert {j["order"]: j["winner"] for j in c["judgments"]} == oracle_check(by_id[c["pair_id"]], "judge")
+
+    v = load_verdict(run)
+    assert v["verdict"] == "NO_GO" and v["aborted"] is None
+    assert [(t["n"], t["n_failed"]) for t in v["prompt_types"]] == [(500, 0), (500, 0)]
+
+    # retries are bounded and accounted for: every transient fault injected was retried, nothing else was
+    # (except a request the client gave up on under load before the server answered it: a client timeout)
+    info = json.loads((run / "run.json").read_text())
+    calls = info["calls"]
+    assert calls["max_attempts"] <= 13
+    transient = faults["429"] + faults["500"] + faults["timeout"] + faults["reset"]
+    late = calls["faults"].get("Timeout", 0) - faults["timeout"]  # client timeouts on requests not faulted
+    assert calls["retries"] == sum(calls["faults"].values()) == transient + max(0, late)
+    # nothing bought twice: every distinct request got at most one good answer from the server, except
+    # those the client had already given up on
+    assert sum(n - 1 for n in successes.values()) <= max(0, late)
+    # backoff is visible in the progress line
+    assert "retries (backing off" in r.stderr
+
+    print(f"\n1,000 pairs under faults: {len(requests)} requests, faults {dict(faults)}, "
+          f"retries {calls['retries']}, max attempts {calls['max_attempts']}, backoff {calls['backoff_s']:.1f}s, "
+          f"late client timeouts {max(0, late)}, wall {wall:.1f}s")
+
+
+def test_a_provider_that_keeps_failing_stops_the_run_with_exit_4_and_it_resumes_later(
+        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.02")
+    monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.1")
+    monkeypatch.setenv("EQUIV_BREAKER_WINDOW_S", "1.0")  # "> 50% of calls for a minute", scaled down
+    traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], 150))
+    with LoopbackServer(seed=2, rate_500=0.65, latency_s=0.005) as srv:
+        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
+                              per_type=150, concurrency=8, max_retries=20)
+        args = ("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
+        r = equiv_cli(*args)
+        assert r.exit_code == 4, r.stderr[-2000:]
+        assert "keeps failing" in r.stderr and "of the last" in r.stderr and "run the same command" in r.stderr
+        assert "Traceback" not in r.stderr
+        run = only_run_dir(tmp_path / "reports")
+        v = load_verdict(run)
+        assert v["aborted"] and "keeps failing" in v["aborted"] and v["verdict"] != "GO"
+        done_before = len(read_lines(run / "pairs.jsonl"))
+        assert done_before < 150
+
+        srv.rate_500 = 0.0  # the provider recovers
+        r2 = equiv_cli(*args)
+        assert r2.exit_code == 0, r2.stderr[-2000:]
+        assert only_run_dir(tmp_path / "reports") == run  # resumed, not restarted
+        assert load_verdict(run)["prompt_types"][0]["n"] == 150
+        assert max(srv.counts_by_key().values()) == 1  # nothing bought twice across the two runs
+
+
+def test_a_short_burst_of_errors_does_not_trip_the_breaker(
+        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.01")
+    monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.05")
+    traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], 40))
+    with LoopbackServer(seed=2, fail_first_n=20) as srv:  # the first 20 requests all fail, then it is fine
+        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
+                              per_type=40, concurrency=8, max_retries=10)
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"),
+                      "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert load_verdict(only_run_dir(tmp_path / "reports"))["prompt_types"][0]["n_failed"] == 0
