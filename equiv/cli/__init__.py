@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from equiv.errors import EquivError
+from equiv.errors import AbortedError, EquivError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +33,10 @@ def user_errors(fn: F) -> F:
             typer.echo(f"equiv: error: {err.message}", err=True)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("equiv: interrupted; finished work is kept: run the same command again to resume.", err=True)
-            raise typer.Exit(130) from None
+            # SPEC exit codes: 4 = aborted, partial results kept (Ctrl-C is one more way to abort)
+            typer.echo("equiv: interrupted (Ctrl-C); finished work is kept: run the same command again to resume.",
+                       err=True)
+            raise typer.Exit(AbortedError.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
