@@ -16,6 +16,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from equiv import durable
 from equiv.errors import InputError
 from equiv.schema import Check, Pair, Verdict
@@ -94,6 +99,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._locked = False
+        self._lock_fd: int | None = None
         self._fhs: dict[str, Any] = {}
 
     @property
@@ -104,17 +110,48 @@ class RunDir:
         return self.path / name
 
     def lock(self) -> None:
-        """Refuse a second process in the same run directory; take over a lock left by a dead one."""
+        """Refuse a second process in the same run directory.
+
+        An advisory lock (flock) on `.lock` is held while the process lives: the kernel drops it when the
+        process dies, however it dies (kill -9 included), so a stale lock never blocks a resume and a
+        reused pid is never mistaken for a live run. The file holds the pid, for the message only.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         lock = self.file(LOCK)
+        if fcntl is None:  # pragma: no cover - no flock on this platform: exclusive create + pid check
+            self._lock_by_pid(lock)
+            return
+        for _ in range(5):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = _read_pid(lock)
+                os.close(fd)
+                raise InputError(
+                    f"{self.path}: another equiv process{f' (pid {pid})' if pid else ''} is working in this run "
+                    "directory; wait for it to finish, or use --fresh for a separate run"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder unlinked it as we opened it: lock the new file instead
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self._lock_fd = fd
+            self._locked = True
+            return
+        raise InputError(f"{self.path}: could not lock {LOCK}; try again")  # pragma: no cover
+
+    def _lock_by_pid(self, lock: Path) -> None:  # pragma: no cover - platforms without fcntl
         for _ in range(2):
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    pid = int(lock.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
+                pid = _read_pid(lock)
                 if pid and _alive(pid):
                     raise InputError(
                         f"{self.path}: another equiv process (pid {pid}) is working in this run directory; "
@@ -133,7 +170,10 @@ class RunDir:
             fh.close()
         self._fhs.clear()
         if self._locked:
-            self.file(LOCK).unlink(missing_ok=True)
+            self.file(LOCK).unlink(missing_ok=True)  # unlinked while still held: see the inode check in lock()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             self._locked = False
 
     def load_pairs(self) -> list[Pair]:
@@ -180,6 +220,13 @@ class RunDir:
 
     def write_verdict(self, verdict: Verdict) -> None:
         write_json_atomic(self.file(VERDICT), verdict.model_dump(mode="json"))
+
+
+def _read_pid(lock: Path) -> int:
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _alive(pid: int) -> bool:
