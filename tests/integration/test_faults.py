@@ -155,3 +155,31 @@ def test_a_short_burst_of_errors_does_not_trip_the_breaker(
                       "--quiet")
     assert r.exit_code == 0, r.stderr
     assert load_verdict(only_run_dir(tmp_path / "reports"))["prompt_types"][0]["n_failed"] == 0
+
+
+def test_spend_cap_holds_under_concurrency_and_every_report_says_it_was_hit(
+        equiv_cli, tmp_path: Path) -> None:
+    cap = 0.05
+    traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage", "reply"], 100))
+    with LoopbackServer(seed=6, latency_s=0.05) as srv:
+        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
+                              per_type=100, concurrency=32, max_spend_usd=cap)
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
+        answered = sum(1 for q in srv.requests if q["status"] == 200)
+        peak = srv.max_in_flight
+    assert r.exit_code == 4, r.stderr[-2000:]
+    assert "spend cap reached" in r.stderr and "--max-spend" in r.stderr
+    run = only_run_dir(tmp_path / "reports")
+    calls = read_lines(run / "calls.jsonl")
+    spent = sum(c["completion"]["cost_usd"] for c in calls)
+    # every call the server answered was recorded (in-flight ones were waited for), and the total is within
+    # the cap: spend is reserved at its worst case (prompt + max_tokens) before a call is sent
+    assert len(calls) == answered and peak > 8
+    assert spent <= cap
+    v = load_verdict(run)
+    assert v["eval_cost_usd"] == pytest.approx(spent, abs=1e-6) and v["verdict"] != "GO"
+    assert "spend cap reached" in v["aborted"]
+    assert "spend cap reached" in (run / "summary.md").read_text()
+    assert "spend cap reached" in (run / "report.html").read_text()
+    assert json.loads((run / "run.json").read_text())["aborted"].startswith("spend cap reached")
+    print(f"\nspend cap ${cap}: spent ${spent:.4f} in {len(calls)} calls, peak {peak} in flight")
