@@ -126,6 +126,8 @@ def test_no_traffic_in_window_is_bad_input(equiv_cli, tmp_path: Path) -> None:
         r = equiv_cli("nightly", "--config", str(config), "--since", "yesterday-ish", "--quiet")
         assert r.exit_code == 2 and "--since" in r.stderr
     assert not (tmp_path / "reports" / "history.jsonl").exists()
+    h = equiv_cli("history", "--out", str(tmp_path / "reports"))
+    assert h.exit_code == 2 and "no history yet" in h.stderr
 
 
 def test_since_accepts_an_iso_time(equiv_cli, tmp_path: Path) -> None:
@@ -141,3 +143,12 @@ def test_since_accepts_an_iso_time(equiv_cli, tmp_path: Path) -> None:
     entries, _ = read_history(tmp_path / "reports" / "history.jsonl")
     assert entries[0]["prompt_types"]["triage"]["n"] == 17  # only March 2nd
     assert entries[0]["prompt_types"]["triage"]["verdict"] == "INCONCLUSIVE"  # n < 30
+
+
+def test_aborted_night_exits_4_and_adds_nothing_to_history(equiv_cli, tmp_path: Path) -> None:
+    with LoopbackServer(seed=1, aliases={"cand": "skill-99-v2"}) as srv:
+        config = setup(tmp_path, srv)
+        r = nightly(equiv_cli, tmp_path, config, "--max-spend", "0.002")
+    assert r.exit_code == 4, r.stdout + r.stderr
+    assert "not added to history" in r.stderr
+    assert not (tmp_path / "reports" / "history.jsonl").exists()

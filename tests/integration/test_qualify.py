@@ -116,3 +116,13 @@ def test_bad_input_exits_2_before_any_call(equiv_cli, tmp_path: Path, server: Lo
     r = qualify(equiv_cli, tmp_path, config, "--route", "good")
     assert r.exit_code == 2 and "routing.json" in r.stderr
     assert server.requests == []  # every check happens before the first call
+
+
+def test_spend_cap_aborts_with_exit_4_and_leaves_routing_alone(equiv_cli, tmp_path: Path,
+                                                               server: LoopbackServer) -> None:
+    config = setup(tmp_path, server)
+    r = qualify(equiv_cli, tmp_path, config, "--route", "good", "--max-spend", "0.002")
+    assert r.exit_code == 4, r.stdout + r.stderr
+    assert "route good" in r.stderr and "partial results" in r.stderr
+    assert not (tmp_path / "routing.json").exists()  # a partial run never decides a route
+    assert "ABORTED" in (tmp_path / "reports" / "summary.md").read_text()
