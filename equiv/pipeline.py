@@ -360,7 +360,9 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     verdict = analyze(pairs, checks, settings, run_id=run.run_id, baseline=m.baseline.name,
                       candidate=m.candidate.name, judge=m.judge.name, eval_cost_usd=round(cache.total_cost(), 6),
                       monthly_volume=sample.monthly_volume(), aborted=aborted)
-    verdict.notes.extend(run_notes(pairs, sample, read_stats, settings))
+    notes = run_notes(pairs, sample, read_stats, settings)
+    verdict.notes.extend(notes)
+    info["run_notes"] = notes  # `equiv report` shows them again: they are not in pairs.jsonl
     info.update(finished_at=utc_now(), eval_cost_usd=round(cache.total_cost(), 6), aborted=aborted,
                 calls={"bought_this_session": runner.stats.calls, "cache_hits": runner.stats.cache_hits,
                        "retries": runner.stats.retries, "errors": dict(runner.stats.errors),

@@ -53,6 +53,8 @@ def report(
     verdict = analyze(pairs, checks if settings.judge_check else None, settings, run_id=run_id,
                       eval_cost_usd=info.get("eval_cost_usd"), monthly_volume=info.get("monthly_volume"),
                       aborted=info.get("aborted"))
+    # what the run knew beside its pairs (skipped records, failures by reason ...), as compare reported it
+    verdict.notes.extend(n for n in info.get("run_notes") or [] if n not in verdict.notes)
     info = {**info, "reanalyzed": True}
     history = None
     if info.get("route"):  # a qualify/nightly run: its route's trend, and the regressions nightly found
