@@ -328,8 +328,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
                                 baseline=Side(model="", output=r.response if settings.baseline_source == "logged"
                                               else "x")) for r, k in work]
     to_check = {p.pair_id for p in check_sample(planned, settings)} if settings.judge_check else set()
-    expected_checks = len(to_check)
     checked = {c.pair_id for c in old_checks}
+    expected_checks = len(to_check - checked)  # on a resume, only the checks still to run
     emit("estimate", {"usd": _estimate(work, m, settings, expected_checks), "pairs": len(work), "done": len(done),
                       "total": n_total, "checks": expected_checks, "spent_before": runner.spent,
                       "cap": settings.max_spend_usd, "run_dir": str(run.path), "resumed": resumed})

@@ -53,7 +53,7 @@ class ProgressPrinter:
                 f"equiv: {done}{data['pairs']} pairs to run + ~{data['checks']} judge checks; "
                 f"estimated evaluation cost ${data['usd']:.4f} (cap ${data['cap']:.2f}"
                 + (f", ${data['spent_before']:.4f} already spent" if data["spent_before"] else "") + ")",
-                markup=False, highlight=False,  # a path may hold "[...]": never rich markup
+                markup=False, highlight=False, soft_wrap=True,  # a path may hold "[...]"; never cut a path
             )
         elif kind == "phase":
             self._stop()

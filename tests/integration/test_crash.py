@@ -179,3 +179,29 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path: Path) -
     rd = RunDir(run)
     rd.lock()
     rd.unlock()
+
+
+def test_a_torn_last_line_is_dropped_on_resume_and_a_corrupt_middle_line_is_named(equiv_cli, tmp_path: Path,
+                                                                                  server: LoopbackServer) -> None:
+    cmd = setup_run(tmp_path, server, per_type=15)[3:]  # the CLI arguments after "-m equiv"
+    assert equiv_cli(*cmd).exit_code == 0
+    run = only_run_dir(tmp_path / "reports")
+    lines = (run / "pairs.jsonl").read_text().splitlines(keepends=True)
+    bought = len(server.requests)
+    # as if killed while writing the last pair and the last call: a line cut short, no newline
+    (run / "pairs.jsonl").write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    with open(run / "calls.jsonl", "a") as fh:
+        fh.write('{"key": "abc", "completion": {"model": "m", "outp')
+    r = equiv_cli(*cmd)
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())  # the console wraps lines
+    assert "29 of 30 pairs already done; 1 pairs to run + ~0 judge checks" in err
+    n, torn = check_jsonl(run / "pairs.jsonl")
+    assert n == 30 and not torn and load_verdict(run)["prompt_types"][0]["n"] == 15
+    assert len(server.requests) == bought  # the torn pair is redone from the cached calls: nothing bought
+    check_jsonl(run / "calls.jsonl")
+    # a damaged line that is not the last is not a crash artefact: refused, naming the line
+    lines = (run / "pairs.jsonl").read_text().splitlines(keepends=True)
+    (run / "pairs.jsonl").write_text(lines[0] + "{garbage\n" + "".join(lines[1:]))
+    r = equiv_cli(*cmd)
+    assert r.exit_code == 2 and f"{run / 'pairs.jsonl'}:2: invalid JSON" in r.stderr
