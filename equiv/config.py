@@ -22,6 +22,7 @@ class ModelSettings(BaseModel):
     output_cost_per_mtok: float | None = Field(default=None, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     litellm_model: str | None = None  # call this litellm model name instead (e.g. "openai/qwen" for a local server)
+    gguf: str | None = None  # local/<name> models only: a GGUF file equiv serves itself (see equiv/local)
 
 
 class Route(BaseModel):

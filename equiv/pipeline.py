@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,12 +19,14 @@ from typing import Any
 from equiv.analyze import analyze
 from equiv.config import Settings
 from equiv.errors import AbortedError, InputError
-from equiv.judging.pairwise import Judge, degrade, judge_params
+from equiv.judging.pairwise import LOCAL_JUDGE_PARAMS, Judge, degrade, judge_params
 from equiv.judging.prompt import find_template, template_hash
 from equiv.llm import client
 from equiv.llm.cache import CallCache
 from equiv.llm.client import CallError, ModelSpec
 from equiv.llm.runner import Runner
+from equiv.local import is_local
+from equiv.local.server import serving as serve_local
 from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
 from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
@@ -271,13 +274,14 @@ def compare(
         while found is None and run_path.exists():  # a fresh run never lands in an older run's directory
             time.sleep(0.2)
             run_path = out / new_run_id(key)
-    run = RunDir(run_path)
-    run.lock()
-    try:
-        return asyncio.run(_execute(traffic, settings, m, run, sample, read_stats, tpl_text,
-                                    {tpl_path.name: tpl_hash}, key, emit))
-    finally:
-        run.unlock()
+    with serve_local(settings):  # local/ models: weights checked now, servers stopped on exit, error or Ctrl-C
+        run = RunDir(run_path)
+        run.lock()
+        try:
+            return asyncio.run(_execute(traffic, settings, m, run, sample, read_stats, tpl_text,
+                                        {tpl_path.name: tpl_hash}, key, emit))
+        finally:
+            run.unlock()
 
 
 async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sample: Sample, read_stats: ReadStats,
@@ -319,7 +323,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
                     api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, m.judge.name}},
                     default_max_tokens=settings.max_tokens_default, on_event=emit, seed=settings.seed)
     judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
-                  params=judge_params(client.supports_json_schema(m.judge)))
+                  params=judge_params(client.supports_json_schema(m.judge),
+                                      LOCAL_JUDGE_PARAMS if is_local(m.judge.name) else None))
     w = _Work(settings, m, run, runner, judge, emit)
     # The judge check's sample is known before any call (it needs only baseline answers), so checks run
     # interleaved with the pairs instead of in a second, slower phase after them.
@@ -384,12 +389,48 @@ def run_notes(pairs: list[Pair], sample: Sample, read_stats: ReadStats, settings
         notes.append(f"{n} record(s) skipped: {reason}")
     if read_stats.skipped_total():
         notes.append(f"{read_stats.skipped_total()} invalid traffic record(s) skipped (--skip-invalid)")
+    notes.extend(model_notes(settings))
     if settings.baseline_source == "logged":
         logged = Counter(r.model for recs in sample.records.values() for r in recs if r.model)
         other = [mdl for mdl in logged if mdl != settings.baseline]
         if other:
             notes.append(f"logged responses come from {', '.join(sorted(other))}; they are priced as the baseline "
                          f"{settings.baseline}")
+    return notes
+
+
+_SIZE_OR_VERSION = re.compile(r"^(v?\d[\w.]*|\d+(\.\d+)?[bmk]|latest|preview|instruct|chat|it|gguf|q\d.*|f16|bf16)$")
+
+
+def model_family(name: str) -> str:
+    """A model's family for the self-preference warning: 'gpt-4o-mini' -> 'gpt', 'local/qwen2.5-coder-1.5b' -> 'qwen'.
+
+    The leading letters of the last path segment (provider prefixes such as openai/ or local/ dropped);
+    crude on purpose: a false "same family" costs a line of caution, a missed one a biased verdict.
+    """
+    last = name.lower().rstrip("/").rsplit("/", 1)[-1]
+    m = re.match(r"[a-z]+", last)
+    return m.group(0) if m else last
+
+
+def model_notes(settings: Settings) -> list[str]:
+    """Judge self-preference risk and free local models: facts the numbers alone do not show."""
+    notes = []
+    judge, base, cand = settings.judge, settings.baseline, settings.candidate
+    for role, other in (("baseline", base), ("candidate", cand)):
+        if not other:
+            continue
+        if other == judge:
+            notes.append(f"the judge {judge} is the {role} model itself: it may prefer its own answers; "
+                         f"use a judge from another model family")
+        elif model_family(other) == model_family(judge):
+            notes.append(f"the judge {judge} shares the {role}'s model family ({model_family(judge)}) with {other}: "
+                         f"it may prefer that family's answers; use a judge from another family")
+    for name in dict.fromkeys(n for n in (base, cand, judge) if n and is_local(n)):
+        ms = settings.model_settings(name)
+        if ms.input_cost_per_mtok is None or ms.output_cost_per_mtok is None:
+            notes.append(f"{name} runs on this machine and is priced at $0 (no price in the config): set "
+                         f'[models."{name}"] input_cost_per_mtok / output_cost_per_mtok to count its hardware')
     return notes
 
 

@@ -65,6 +65,26 @@ class Judge:
         return judgments, failures
 
 
+# A small local judge: the same verdict object with a short reason, so the schema-constrained reply
+# always closes within max_tokens (a long reason cut off would be unparseable and retried).
+LOCAL_JUDGE_PARAMS: dict[str, Any] = {
+    "max_tokens": 64,
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "verdict",
+            "schema": {
+                "type": "object",
+                "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]},
+                               "reason": {"type": "string", "maxLength": 120}},
+                "required": ["winner", "reason"],
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+
+
 def judge_params(spec_supports_schema: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {"temperature": 0, "max_tokens": 400}
     if spec_supports_schema:

@@ -16,9 +16,11 @@ from typing import Any
 from equiv.config import Settings
 from equiv.errors import PriceError
 from equiv.llm import fake
+from equiv.local import UNSUPPORTED_HINT, is_local, unsupported_params
 from equiv.schema import Completion
 
 FAKE_PREFIX = "fake/"
+LOCAL_TIMEOUT_S = 1800.0  # a CPU server queues requests: a long wait is not a failure
 
 
 @lru_cache(maxsize=1)
@@ -84,9 +86,13 @@ class ModelSpec:
 def resolve_model(name: str, settings: Settings) -> ModelSpec:
     """Settings + price of a model; an unknown price is refused here, before any call (exit 2)."""
     ms = settings.model_settings(name)
-    call_model = ms.litellm_model or name
+    local = is_local(name)
+    call_model = ms.litellm_model or (f"openai/{name}" if local else name)
     in_p = ms.input_cost_per_mtok
     out_p = ms.output_cost_per_mtok
+    if local:  # served on this machine: free unless the config prices it (run_notes says so)
+        in_p = 0.0 if in_p is None else in_p
+        out_p = 0.0 if out_p is None else out_p
     if in_p is None or out_p is None:
         known = _known_price(call_model)
         if known is None:
@@ -104,7 +110,7 @@ def resolve_model(name: str, settings: Settings) -> ModelSpec:
         api_key_env=ms.api_key_env,
         input_per_token=in_p / 1e6,
         output_per_token=out_p / 1e6,
-        timeout_s=ms.timeout or settings.timeout_s,
+        timeout_s=ms.timeout or (max(settings.timeout_s, LOCAL_TIMEOUT_S) if local else settings.timeout_s),
     )
 
 
@@ -219,7 +225,12 @@ async def acomplete(
         kwargs["api_key"] = "sk-no-key"  # local OpenAI-compatible servers need some key
     t0 = time.perf_counter()
     try:
-        resp = await litellm.acompletion(**kwargs)
+        if is_local(spec.name) and not spec.api_base:
+            resp = await _local_completion(spec, kwargs)
+        else:
+            resp = await litellm.acompletion(**kwargs)
+    except CallError:
+        raise
     except Exception as exc:  # noqa: BLE001 - classified, never swallowed
         raise _classify(exc, api_key) from None
     latency = time.perf_counter() - t0
@@ -249,9 +260,26 @@ async def acomplete(
     )
 
 
+async def _local_completion(spec: ModelSpec, kwargs: dict[str, Any]) -> Any:
+    """A local/ model: refuse what llama.cpp cannot serve, then call its server during a CPU turn."""
+    from equiv.local.server import active  # noqa: PLC0415
+
+    bad = unsupported_params({k: v for k, v in kwargs.items()
+                              if k not in ("model", "messages", "num_retries", "timeout", "api_key")})
+    if bad:
+        raise CallError("permanent", f"{spec.name}: {UNSUPPORTED_HINT} parameter(s) {', '.join(bad)}; "
+                        f"remove them from the traffic's params or qualify a hosted model")
+    async with active().turn(spec.name) as api_base:
+        kwargs["api_base"] = api_base
+        kwargs.setdefault("api_key", "sk-no-key")
+        return await _litellm().acompletion(**kwargs)
+
+
 def supports_json_schema(spec: ModelSpec) -> bool:
     if spec.call_model.startswith(FAKE_PREFIX):
         return False
+    if is_local(spec.name) and not spec.api_base:
+        return True  # llama.cpp constrains decoding to the schema (a small judge cannot drift from it)
     try:
         return bool(_litellm().supports_response_schema(model=spec.call_model))
     except Exception:  # noqa: BLE001
