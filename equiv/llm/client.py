@@ -10,6 +10,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
@@ -157,15 +158,25 @@ class CallError(Exception):
 
 
 def _retry_after(exc: Exception) -> float | None:
-    resp = getattr(exc, "response", None)
-    headers = getattr(resp, "headers", None)
-    if headers is None:
-        return None
-    raw = headers.get("retry-after")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
+    """Seconds the provider asked us to wait. litellm keeps the real response headers in
+    `litellm_response_headers` (its `response` is a stand-in without them)."""
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None),
+                    getattr(getattr(exc, "response", None), "headers", None)):
+        if not headers or not hasattr(headers, "get"):
+            continue
+        for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            try:
+                return max(0.0, float(raw) * scale)
+            except (TypeError, ValueError):
+                try:  # an HTTP date
+                    when = parsedate_to_datetime(str(raw))
+                    return max(0.0, when.timestamp() - time.time())
+                except (TypeError, ValueError, IndexError):
+                    continue
+    return None
 
 
 # what a provider may quote back in an error body: a bearer token, an "api_key": "..." field, an sk-... key

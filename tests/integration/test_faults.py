@@ -183,3 +183,21 @@ def test_spend_cap_holds_under_concurrency_and_every_report_says_it_was_hit(
     assert "spend cap reached" in (run / "report.html").read_text()
     assert json.loads((run / "run.json").read_text())["aborted"].startswith("spend cap reached")
     print(f"\nspend cap ${cap}: spent ${spent:.4f} in {len(calls)} calls, peak {peak} in flight")
+
+
+def test_retry_after_from_the_provider_is_honoured() -> None:
+    """litellm hides the real headers in `litellm_response_headers`; the runner must still see retry-after."""
+    import asyncio
+
+    from equiv.llm import client
+    from equiv.llm.client import CallError, ModelSpec
+
+    with LoopbackServer(rate_429=1.0, retry_after=0.3) as srv:  # every other 429 carries the header
+        spec = ModelSpec(name="m", call_model="openai/skill-60", api_base=srv.base_url, api_key_env=None,
+                         input_per_token=0.0, output_per_token=0.0, timeout_s=5)
+        seen = []
+        for _ in range(2):
+            with pytest.raises(CallError) as info:
+                asyncio.run(client.acomplete(spec, [{"role": "user", "content": "hi"}], {}, None))
+            seen.append((info.value.kind, info.value.retry_after))
+    assert seen == [("transient", 0.3), ("transient", None)]
