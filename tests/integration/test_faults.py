@@ -60,9 +60,9 @@ def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
     monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.2")
     records = make_records(["triage", "reply"], 500)
     traffic = write_jsonl(tmp_path / "traffic.jsonl", records)
-    with LoopbackServer(seed=5, retry_after=0.02, timeout_sleep_s=4.0, **FAULTS) as srv:
+    with LoopbackServer(seed=5, retry_after=0.02, timeout_sleep_s=3.0, **FAULTS) as srv:
         config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                              per_type=500, concurrency=64, timeout_s=2.0, max_retries=12, judge_retries=6,
+                              per_type=500, concurrency=64, timeout_s=1.0, max_retries=12, judge_retries=6,
                               bootstrap=1000)
         t0 = time.perf_counter()
         r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
