@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from equiv.config import Settings
-from equiv.errors import PriceError
+from equiv.errors import EquivError, PriceError
 from equiv.llm import fake
 from equiv.local import UNSUPPORTED_HINT, is_local, unsupported_params
 from equiv.schema import Completion
@@ -240,7 +240,7 @@ async def acomplete(
             resp = await _local_completion(spec, kwargs)
         else:
             resp = await litellm.acompletion(**kwargs)
-    except CallError:
+    except (CallError, EquivError):  # EquivError: a local server that cannot start (the user must act)
         raise
     except Exception as exc:  # noqa: BLE001 - classified, never swallowed
         raise _classify(exc, api_key) from None
