@@ -155,22 +155,34 @@ def test_failure_rate_breaker_trips_after_a_window_of_mostly_failures(
     assert r.consecutive_failures < r.breaker_threshold  # it was the rate breaker, not the run of failures
 
 
-def test_failure_rate_breaker_ignores_a_healthy_mix_and_a_short_burst(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_rate_breaker_ignores_a_healthy_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from equiv.llm.runner import Tuning
 
-    # a burst of 20 failures, then 40% failing: never above 50% over a whole window
-    scripted(monkeypatch, [CallError("transient", "503")] * 20
-             + [CallError("transient", "429"), "ok", CallError("transient", "500"), "ok", "ok"] * 400)
+    # 40% failing, evenly: no run of >= 10 attempts is more than half failures, whatever the timing
+    scripted(monkeypatch, [CallError("transient", "429"), "ok", CallError("transient", "500"), "ok", "ok"] * 400)
     r = runner(tmp_path, max_retries=50, concurrency=1,
-               tuning=Tuning(breaker_window_s=0.05, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+               tuning=Tuning(breaker_window_s=0.02, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
 
     async def many() -> list[Any]:
         return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(300)),
                                     return_exceptions=True)
 
-    results = asyncio.run(many())
-    assert all(isinstance(x, Completion) for x in results)
+    assert all(isinstance(x, Completion) for x in asyncio.run(many()))
+
+
+def test_failure_rate_breaker_ignores_a_burst_shorter_than_its_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from equiv.llm.runner import Tuning
+
+    scripted(monkeypatch, [CallError("transient", "503")] * 20)  # 20 failures at once, then all fine
+    r = runner(tmp_path, max_retries=50, concurrency=1,
+               tuning=Tuning(breaker_window_s=5.0, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(50)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(x, Completion) for x in asyncio.run(many()))
 
 
 def test_tuning_from_env_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
