@@ -134,3 +134,11 @@ def test_real_entry_point_exits_2_without_traceback(name: str, tmp_path: Path) -
     assert p.returncode == 2, p.stderr
     assert p.stderr.startswith(f"equiv: error: {BAD / name}:2: ") and "Traceback" not in p.stderr
     assert p.stdout == ""
+
+
+def test_error_messages_never_carry_terminal_escapes_from_the_input(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "hi", "prompt_type": "evil\\u001b[2J\\u001b]0;pwned\\u0007\\u202e"}\n')
+    code, out = cli("compare", str(f), *MODELS, "--types", "billing", "--out", str(tmp_path / "o"))
+    assert_clean_error(code, out, "--types names prompt-types not in")
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,14 @@ app = typer.Typer(
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(message: str) -> str:
+    """Messages may quote traffic or provider text: no terminal escape sequences, whatever they quote."""
+    return _CONTROL.sub("?", message)
+
+
 def user_errors(fn: F) -> F:
     """The one place user errors become a message and an exit code (no traceback)."""
 
@@ -30,7 +39,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EquivError as err:
-            typer.echo(f"equiv: error: {err.message}", err=True)
+            typer.echo(f"equiv: error: {_printable(err.message)}", err=True)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             # SPEC exit codes: 4 = aborted, partial results kept (Ctrl-C is one more way to abort)
