@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +30,9 @@ N_COLUMNS = 8
 DEFAULT_CHUNK_BYTES = 2 * 2**20
 
 
+_BLAS: list[Any] = []  # the threadpoolctl controller, found once (scanning the loaded libraries costs ms)
+
+
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Run the per-chunk products on one BLAS thread.
@@ -37,14 +41,20 @@ def single_threaded_blas() -> Iterator[None]:
     microseconds; OpenBLAS nonetheless spreads it over all cores, and on a busy machine the waiting
     threads cost far more than the arithmetic (measured: 10 types x 2,000 pairs x 10,000 resamples
     took 7 s instead of 1.5 s on two cores shared with other jobs). threadpoolctl is optional: without
-    it the products run as numpy configures them.
+    it the products run as numpy configures them. The limit is process-wide while it lasts, so do not
+    run two analyses in threads of one process.
     """
-    try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional, only needed here
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency, but stay usable without it
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - optional, only needed here
+        except ImportError:  # pragma: no cover - a dependency, but stay usable without it
+            _BLAS.append(None)
+        else:
+            _BLAS.append(ThreadpoolController())
+    if _BLAS[0] is None:  # pragma: no cover
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _BLAS[0].limit(limits=1, user_api="blas"):
         yield
 
 
