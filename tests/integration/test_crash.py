@@ -125,7 +125,7 @@ def test_kill_9_at_random_points_ten_times_then_resume(tmp_path: Path, slow_serv
     assert all(t["judge_check"]["n"] == 10 for t in v["prompt_types"])
     dup = duplicates(srv)
     # bought twice only among the calls in flight at a kill: never more than `concurrency` of them
-    # (a call's answer is appended to calls.jsonl before its concurrency slot is given to another call)
+    # (an answer is appended to calls.jsonl as soon as it arrives, before another call can start)
     assert dup <= kills * CONCURRENCY, (dup, kills)
     print(f"\nkill -9: {kills} kills ({finished_early} runs finished first), {len(srv.requests)} requests, "
           f"{dup} bought twice, {in_flight} in flight at the kills, {torn_seen} torn last lines seen")
