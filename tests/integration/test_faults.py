@@ -96,23 +96,24 @@ def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
     assert v["verdict"] == "NO_GO" and v["aborted"] is None
     assert [(t["n"], t["n_failed"]) for t in v["prompt_types"]] == [(500, 0), (500, 0)]
 
-    # retries are bounded and accounted for: every transient fault injected was retried, nothing else was
-    # (except a request the client gave up on under load before the server answered it: a client timeout)
+    # retries are bounded and accounted for: every transient fault injected was retried once, and nothing
+    # else was, except requests the client gave up on under load before the server answered (timeouts)
     info = json.loads((run / "run.json").read_text())
     calls = info["calls"]
     assert calls["max_attempts"] <= 13
     transient = faults["429"] + faults["500"] + faults["timeout"] + faults["reset"]
-    late = calls["faults"].get("Timeout", 0) - faults["timeout"]  # client timeouts on requests not faulted
-    assert calls["retries"] == sum(calls["faults"].values()) == transient + max(0, late)
+    assert calls["retries"] == sum(calls["faults"].values())
+    late = calls["retries"] - transient  # client timeouts on requests the server did not fault
+    assert 0 <= late <= calls["faults"].get("Timeout", 0)
     # nothing bought twice: every distinct request got at most one good answer from the server, except
     # those the client had already given up on
-    assert sum(n - 1 for n in successes.values()) <= max(0, late)
+    assert sum(n - 1 for n in successes.values()) <= late
     # backoff is visible in the progress line
     assert "retries (backing off" in r.stderr
 
     print(f"\n1,000 pairs under faults: {len(requests)} requests, faults {dict(faults)}, "
           f"retries {calls['retries']}, max attempts {calls['max_attempts']}, backoff {calls['backoff_s']:.1f}s, "
-          f"late client timeouts {max(0, late)}, wall {wall:.1f}s")
+          f"late client timeouts {late}, wall {wall:.1f}s")
 
 
 def test_a_provider_that_keeps_failing_stops_the_run_with_exit_4_and_it_resumes_later(
