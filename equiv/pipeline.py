@@ -26,6 +26,7 @@ from equiv.llm.cache import CallCache
 from equiv.llm.client import CallError, ModelSpec
 from equiv.llm.runner import Runner
 from equiv.local import is_local
+from equiv.local.server import current as current_local_models
 from equiv.local.server import serving as serve_local
 from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
@@ -312,6 +313,9 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
                 "skipped": dict(sample.skipped), "invalid_skipped": read_stats.skipped_total()},
         monthly_volume=sample.monthly_volume(),
     )
+    local_models = current_local_models()
+    if local_models is not None:
+        info["local_models"] = local_models.describe()
     info.setdefault("started_at", utc_now())
     if resumed:
         info.setdefault("resumed_at", []).append(utc_now())

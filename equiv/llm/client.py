@@ -301,9 +301,10 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
     out = {}
-    for pkg in ("equiv", "litellm", "numpy", "scipy", "pydantic"):
+    for pkg in ("equiv", "litellm", "numpy", "scipy", "pydantic", "xllamacpp"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
-            out[pkg] = "unknown"
+            if pkg != "xllamacpp":  # the local runtime is optional (equiv[local])
+                out[pkg] = "unknown"
     return out

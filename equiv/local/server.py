@@ -279,6 +279,21 @@ class LocalModels:
         for srv in self.servers.values():
             srv.stop()
 
+    def describe(self) -> dict[str, dict[str, object]]:
+        """What run.json records about each local model: its weights and how it was served."""
+        out: dict[str, dict[str, object]] = {}
+        for name, path in sorted(self.ggufs.items()):
+            b = weights.BUNDLED.get(name.removeprefix(LOCAL_PREFIX))
+            out[name] = {"gguf": str(path), "sha256": b.sha256 if b and path.name == b.filename else None,
+                         "backend": self.options.backend, "ctx_per_slot": self.options.ctx,
+                         "parallel": self.options.parallel, "threads": self.options.threads}
+        return out
+
+
+def current() -> LocalModels | None:
+    """The local models of the run in progress, if any."""
+    return _ACTIVE
+
 
 def local_model_names(settings: Settings, names: list[str | None]) -> list[str]:
     return sorted({n for n in names if n and is_local(n)})
