@@ -359,6 +359,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
         await w.drain(items)
     except AbortedError as err:
         aborted = err.message
+    except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels this task): stop buying, report what is done
+        aborted = "interrupted (Ctrl-C); finished work is kept: run the same command again to resume"
     finally:
         # calls already sent when the run stopped are paid for: keep their answers (bounded wait)
         await runner.settle(min(10.0, settings.timeout_s))

@@ -147,6 +147,10 @@ def test_ctrl_c_exits_4_cleanly_keeps_partial_results_and_resumes(
     n_pairs, torn = check_jsonl(run / "pairs.jsonl")
     assert 0 < n_pairs < 2 * PER_TYPE and not torn  # a clean exit leaves whole lines only
     check_jsonl(run / "calls.jsonl")
+    # the partial results are reported as such, like any other stop
+    assert load_verdict(run)["aborted"].startswith("interrupted (Ctrl-C)")
+    assert "interrupted (Ctrl-C)" in (run / "summary.md").read_text()
+    assert "partial results in" in err and not (run / ".lock").exists()
     bought = len(srv.counts_by_key())
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
