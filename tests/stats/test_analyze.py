@@ -212,3 +212,31 @@ def test_samples_needed_only_when_inconclusive() -> None:
     assert tv.samples_needed is not None and tv.samples_needed > 60
     go = analyze(pairs_with_scores([1.0] * 30), None, settings(), run_id="r").prompt_types[0]
     assert go.samples_needed is None
+
+
+def test_each_type_is_reported_at_the_level_it_was_tested_at() -> None:
+    # SPEC: under a correction each type's interval (and samples_needed) is the one at its tested alpha,
+    # i.e. exactly what an uncorrected analysis at that alpha reports for that type alone.
+    ps = pairs_with_scores([1.0, 0.0, 1.0] * 40, prompt_type="good")
+    ps += _mixed(60, "meh", 5, p_win=0.4)
+    ps += pairs_with_scores([-1.0, -1.0, 0.0] * 20, prompt_type="bad")
+    for correction in ("bonferroni", "holm"):
+        v = analyze(ps, None, settings(correction=correction), run_id="r")
+        for tv in v.prompt_types:
+            assert tv.alpha_tested is not None and tv.alpha_tested < 0.05
+            alone = analyze(
+                [p for p in ps if p.prompt_type == tv.prompt_type],
+                None,
+                settings(alpha=tv.alpha_tested),
+                run_id="r",
+            ).prompt_types[0]
+            assert tv.quality_diff == alone.quality_diff
+            assert tv.lc_quality_diff == alone.lc_quality_diff
+            if tv.verdict == "INCONCLUSIVE":
+                assert tv.samples_needed == alone.samples_needed
+    two = _mixed(60, "a", 5, p_win=0.5) + _mixed(60, "b", 6, p_win=0.5)
+    plain = analyze(two, None, settings(), run_id="r").prompt_types[0]
+    strict = analyze(two, None, settings(correction="bonferroni"), run_id="r").prompt_types[0]
+    assert plain.verdict == strict.verdict == "INCONCLUSIVE"
+    assert plain.samples_needed is not None and strict.samples_needed is not None
+    assert strict.samples_needed > plain.samples_needed  # a stricter level needs more pairs
