@@ -103,3 +103,33 @@ def test_equiv_report_cli_on_real_pairs_matches_a_hand_computation(
     # the published figures this file reproduces (README): gpt-4-0613 loses to gpt-4-0314 more often
     assert 0.35 < tv["win_rate"] < 0.42
     assert tv["verdict"] != "GO"
+
+
+def test_equiv_report_flags_reach_the_verdict_and_rerun_is_bit_for_bit(
+    raw_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    _register()
+    args = ["--ci", "bca", "--correction", "holm", "--margin", "0.3", "--alpha", "0.1", "--bootstrap", "1000",
+            "--seed", "7"]
+    texts = []
+    for name in ("one", "two"):
+        result = CliRunner().invoke(
+            app, ["report", str(PAIRS), "--out", str(tmp_path / name), *args], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        texts.append((tmp_path / name / "verdict.json").read_text(encoding="utf-8"))
+    assert texts[0] == texts[1]  # seeded: the same command gives the same verdict, bit for bit
+    v = json.loads(texts[0])
+    assert (v["ci_method"], v["correction"], v["margin"], v["alpha"], v["bootstrap"], v["seed"]) == (
+        "bca",
+        "holm",
+        0.3,
+        0.1,
+        1000,
+        7,
+    )
+    (tv,) = v["prompt_types"]
+    assert tv["alpha_tested"] == 0.1  # one prompt-type: Holm tests it at alpha itself
+    # at margin 0.3 the raw lower bound (about -0.29) clears -0.3; the estimate is unchanged by the flags
+    assert tv["quality_diff"]["estimate"] == pytest.approx(_by_hand(raw_rows)["quality_diff"], abs=1e-12)
+    assert tv["quality_diff"]["ci_low"] > -0.3
