@@ -88,3 +88,15 @@ def test_bca_matches_scipy_on_a_skewed_statistic() -> None:
     ).confidence_interval
     assert ours is not None
     assert ours == pytest.approx((ref.low, ref.high), abs=0.02)
+
+
+def test_products_run_on_one_blas_thread_and_the_setting_is_restored() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with bs.single_threaded_blas():
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
