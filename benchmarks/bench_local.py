@@ -1,7 +1,7 @@
 """Local judge speed: real judge prompts of the demo against a local llama.cpp server, straight over HTTP.
 
-Prints wall time, prompt and generated tokens, and llama.cpp's own prompt/generation rates, for a
-reply format (json: JUDGE_SCHEMA with a short reason; json0: reason limited to 0 chars) and a slot count.
+Prints wall time, prompt and generated tokens, and llama.cpp's own prompt/generation rates, with the
+local judge's reply schema (winner only, or --reason N: plus a reason of at most N characters) and a slot count.
 Needs equiv[local] and fixtures/demo/traffic.jsonl.
 Run: python benchmarks/bench_local.py --model local/qwen2.5-coder-1.5b --parallel 2 --n 16 --reply json
 """
@@ -30,13 +30,16 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n", type=int, default=12)
-    ap.add_argument("--reason", type=int, default=120, help="maxLength of the reason")
+    ap.add_argument("--reason", type=int, default=None, help="maxLength of the reason (default: as equiv sends it)")
     args = ap.parse_args()
     recs = [json.loads(line) for line in (ROOT / "fixtures/demo/traffic.jsonl").read_text().splitlines()]
     recs = recs[:: max(1, len(recs) // args.n)][: args.n]
     template = (ROOT / "judges/pairwise.md").read_text()
     params = copy.deepcopy(LOCAL_JUDGE_PARAMS)
-    params["response_format"]["json_schema"]["schema"]["properties"]["reason"]["maxLength"] = args.reason
+    schema = params["response_format"]["json_schema"]["schema"]
+    if args.reason is not None:
+        schema["properties"]["reason"] = {"type": "string", "maxLength": args.reason}
+        schema["required"] = ["winner", "reason"]
     gguf = ensure_bundled(BUNDLED[args.model.removeprefix("local/")])
     srv = LocalServer(args.model, gguf, ServerOptions(parallel=args.parallel, threads=args.threads))
     srv.start()
@@ -64,7 +67,7 @@ def main() -> None:
     print(f"{args.model} parallel={args.parallel} threads={args.threads} reason<={args.reason}: {len(out)} calls "
           f"in {wall:.1f} s ({wall / len(out):.2f} s/call); prompt {pt} tok ({new} evaluated, rest cached), "
           f"generated {ct} tok; per request pp {sum(pp) / len(pp):.0f} tok/s, tg {sum(tg) / len(tg):.1f} tok/s")
-    print("sample reply:", out[0]["choices"][0]["message"]["content"])
+    print("sample reply:", json.dumps(out[0]["choices"][0]["message"]["content"]))
 
 
 if __name__ == "__main__":
