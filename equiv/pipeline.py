@@ -260,8 +260,9 @@ def compare(
         raise InputError(f"--types names prompt-types not in {traffic}: {', '.join(sample.missing_types)} "
                          f"(found: {', '.join(sorted(sample.volume)) or 'none'})")
     if not any(sample.records.values()):
-        why = ", ".join(f"{n} {r}" for r, n in sample.skipped.items())
-        raise InputError(f"{traffic}: no usable records to compare" + (f" (skipped: {why})" if why else ""))
+        why = ", ".join(f"{n} {r}" for r, n in {**dict(read_stats.skipped), **dict(sample.skipped)}.items())
+        window = f" since {since.isoformat(timespec='seconds')}" if since is not None else ""
+        raise InputError(f"{traffic}: no usable records to compare{window}" + (f" (skipped: {why})" if why else ""))
 
     key = run_key(settings, digest, tpl_hash, since)
     out = Path(out)

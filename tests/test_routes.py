@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from equiv.cli.nightly import parse_since
+from equiv.cli.options import parse_since
 from equiv.config import load_settings
 from equiv.errors import InputError
 from equiv.routes import (

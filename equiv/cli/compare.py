@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +11,7 @@ import typer
 from rich.console import Console
 
 from equiv.cli import app, user_errors
-from equiv.cli.options import settings_from, split_list
+from equiv.cli.options import parse_since, settings_from, split_list
 from equiv.cli.progress import ProgressPrinter
 from equiv.errors import AbortedError
 
@@ -34,6 +36,7 @@ def compare(
     ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
     baseline_source: Annotated[str | None, typer.Option("--baseline-source", help="logged | rerun")] = None,
     samples_per_prompt: Annotated[int | None, typer.Option("--samples-per-prompt")] = None,
+    since: Annotated[str | None, typer.Option(help="Only traffic since then: 24h, 7d ... or an ISO 8601 time.")] = None,
     out: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path("reports"),
     resume: Annotated[Path | None, typer.Option(help="Resume this run directory.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if one matches.")] = False,
@@ -52,7 +55,19 @@ def compare(
     )
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:
-        result = run_compare(traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress)
+        result = run_compare(traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress,
+                             since=_window_start(since))
     print_verdict(result.verdict, Console(), str(result.run_dir))
     if result.aborted:
         raise AbortedError(f"{result.aborted} (partial results in {result.run_dir})")
+
+
+def _window_start(since: str | None) -> datetime | None:
+    """A relative window (7d) starts on the hour, so the same command re-run within the hour has the same
+    run key and resumes instead of starting over a second later."""
+    if since is None:
+        return None
+    start = parse_since(since)
+    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*", since):
+        start = start.replace(minute=0, second=0, microsecond=0)
+    return start

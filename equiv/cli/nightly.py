@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,27 +10,8 @@ from rich.console import Console
 from rich.text import Text
 
 from equiv.cli import app, user_errors
-from equiv.cli.options import split_list
+from equiv.cli.options import parse_since, split_list
 from equiv.errors import InputError
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_since(raw: str, now: datetime | None = None) -> datetime:
-    """`24h`, `90m`, `7d`, `2w`, `3600s` before now, or an ISO 8601 time (UTC if it names no zone)."""
-    text = raw.strip()
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.lower())
-    if m:
-        delta = timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-        if delta <= timedelta(0):
-            raise InputError(f"--since {raw}: the window must be longer than zero")
-        return (now or datetime.now(UTC)) - delta
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--since {raw!r}: give a window such as 24h, 90m, 7d, or an ISO 8601 time "
-                         "such as 2025-03-01T00:00:00Z") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _previous_from_routing(path: Path, route: str) -> dict[str, Any] | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from equiv.config import Settings, load_settings
+from equiv.errors import InputError
 
 
 def split_list(raw: str | None) -> list[str] | None:
@@ -15,3 +18,23 @@ def split_list(raw: str | None) -> list[str] | None:
 
 def settings_from(config: str | None, **flags: Any) -> Settings:
     return load_settings(config, {k: v for k, v in flags.items() if v is not None})
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(raw: str, now: datetime | None = None) -> datetime:
+    """`24h`, `90m`, `7d`, `2w`, `3600s` before now, or an ISO 8601 time (UTC if it names no zone)."""
+    text = raw.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.lower())
+    if m:
+        delta = timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+        if delta <= timedelta(0):
+            raise InputError(f"--since {raw}: the window must be longer than zero")
+        return (now or datetime.now(UTC)) - delta
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"--since {raw!r}: give a window such as 24h, 90m, 7d, or an ISO 8601 time "
+                         "such as 2025-03-01T00:00:00Z") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
