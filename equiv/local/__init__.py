@@ -17,6 +17,7 @@ SUPPORTED_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "response_format", "logprobs", "top_logprobs", "n", "user",
     "tools", "tool_choice", "parallel_tool_calls",
+    "extra_body",  # llama.cpp's own request fields (grammar, json_schema ...), passed through as given
 })
 UNSUPPORTED_HINT = "the local runtime (llama.cpp) cannot serve"
 
