@@ -96,6 +96,7 @@ def test_missing_weights_exit_2_without_traceback(fake_backend: Path, monkeypatc
     assert "Traceback" not in r.output
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interrupted call's coroutine is never awaited
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
 def test_servers_stop_on_interrupt_and_error(fake_backend: Path, started: list[int], stop: type) -> None:
     from equiv.config import load_settings

@@ -22,8 +22,8 @@ needs_models = pytest.mark.skipif(
 
 
 @needs_models
-def test_real_server_answers_schema_constrained_json(tmp_path: Path) -> None:
-    """One real call: the 0.5B model on llama.cpp, JSON schema enforced, through equiv's client."""
+def test_real_server_answers_the_constrained_verdict(tmp_path: Path) -> None:
+    """One real call: the 0.5B model on llama.cpp, the verdict grammar enforced, through equiv's client."""
     import asyncio
 
     from equiv.config import Settings

@@ -198,3 +198,16 @@ def test_local_price_defaults_to_zero_and_config_wins(fake_backend: Path) -> Non
     assert client.resolve_model("local/free", s).cost(10**6, 10**6) == 0.0
     assert client.resolve_model("local/priced", s).cost(10**6, 10**6) == pytest.approx(0.06)
     assert client.supports_json_schema(client.resolve_model("local/free", s))
+
+
+def test_local_judge_reply_always_parses() -> None:
+    """Every string the local judge's grammar admits is a verdict the contract's parser reads."""
+    from equiv.judging.pairwise import LOCAL_JUDGE_GRAMMAR, LOCAL_JUDGE_PARAMS, judge_params
+    from equiv.judging.parse import parse_reply
+
+    for w in ("A", "B", "tie"):
+        assert parse_reply('{"winner": "' + w + '"}')[0] == w
+        assert f'"{w}"' in LOCAL_JUDGE_GRAMMAR
+    params = judge_params(False, LOCAL_JUDGE_PARAMS)
+    assert "response_format" not in params and params["extra_body"]["grammar"] == LOCAL_JUDGE_GRAMMAR
+    assert params["temperature"] == 0 and unsupported_params(params) == []
