@@ -125,6 +125,7 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
         reasons.append("no usable pairs: nothing to decide on")
 
     jc = ev.judge_check
+    judge_at = len(reasons)
     if jc is None:
         reasons.append(
             "judge check did not run: the judge's ability to tell a good answer from a truncated one "
@@ -143,10 +144,18 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
             f"judge check passed: the intact answer won in both orders in {jc.pass_rate:.0%} of {jc.n} checks"
         )
 
+    cost_at = len(reasons)
     if ev.saving is None:
         reasons.append("cost unknown (the pairs carry no costs): the verdict is on quality alone")
     elif ev.saving <= 0:
         reasons.append(f"the candidate is not cheaper (saving {ev.saving:.1%}): no reason to switch")
+
+    # the decisive reason first: where quality alone would allow a GO, say what stopped it
+    if label != "GO" and ev.n >= MIN_PAIRS and not quality_fails(ev):
+        if not cheaper:
+            reasons.insert(0, reasons.pop(cost_at))
+        elif judge_check_blocks(jc) and quality_passes(ev):
+            reasons.insert(0, reasons.pop(judge_at))
 
     if label == "INCONCLUSIVE" and judge_check_blocks(jc) and ev.n >= MIN_PAIRS:
         reasons.append("more pairs will not help until the judge passes its check on this prompt-type")

@@ -131,3 +131,15 @@ def test_overall() -> None:
     assert overall(["GO", "INCONCLUSIVE"]) == "INCONCLUSIVE"
     assert overall(["GO", "NO_GO", "INCONCLUSIVE"]) == "NO_GO"
     assert overall([]) == "INCONCLUSIVE"
+
+
+def test_the_reason_that_stopped_a_go_comes_first() -> None:
+    # quality alone would allow a GO: the first reason (the one a table shows) must say what stopped it
+    label, reasons = decide(ev(jc=JudgeCheckResult(n=6, pass_rate=0.0)))
+    assert label == "INCONCLUSIVE" and reasons[0].startswith("judge check failed")
+    label, reasons = decide(ev(saving=-0.1))
+    assert label == "NO_GO" and reasons[0].startswith("the candidate is not cheaper")
+    label, reasons = decide(ev(-0.3, -0.15, jc=JudgeCheckResult(n=6, pass_rate=0.0)))
+    assert label == "NO_GO" and reasons[0].startswith("quality upper bound")  # quality decided it
+    label, reasons = decide(ev())
+    assert label == "GO" and reasons[0].startswith("quality lower bound")
