@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 from rich.console import Console
 
 from equiv.cli import app, user_errors
-from equiv.cli.options import parse_since, settings_from, split_list
+from equiv.cli.options import is_relative, parse_since, settings_from, split_list
 from equiv.cli.progress import ProgressPrinter
 from equiv.errors import AbortedError
 
@@ -68,6 +67,6 @@ def _window_start(since: str | None) -> datetime | None:
     if since is None:
         return None
     start = parse_since(since)
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdwSMHDW]\s*", since):
+    if is_relative(since):
         start = start.replace(minute=0, second=0, microsecond=0)
     return start

@@ -21,12 +21,18 @@ def settings_from(config: str | None, **flags: Any) -> Settings:
 
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def is_relative(raw: str) -> bool:
+    """`24h`, `7d` ...: a window that ends now (as opposed to an ISO 8601 start time)."""
+    return _RELATIVE.fullmatch(raw.strip().lower()) is not None
 
 
 def parse_since(raw: str, now: datetime | None = None) -> datetime:
     """`24h`, `90m`, `7d`, `2w`, `3600s` before now, or an ISO 8601 time (UTC if it names no zone)."""
     text = raw.strip()
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.lower())
+    m = _RELATIVE.fullmatch(text.lower())
     if m:
         delta = timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
         if delta <= timedelta(0):

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from equiv.report.markdown import DASH, fmt_interval, fmt_pct, fmt_usd
 from equiv.schema import Interval, Verdict
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -19,22 +20,6 @@ def clean(text: str, limit: int = 200) -> str:
     """Untrusted text made safe for a terminal: no escape sequences, no bidi tricks, bounded length."""
     text = _CTRL.sub("", text.replace("\n", " ").replace("\t", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def fmt_interval(iv: Interval | None, pct: bool = False, digits: int = 3) -> str:
-    if iv is None:
-        return "—"
-    if pct:
-        if abs(iv.ci_high - iv.ci_low) < 0.0005:  # token counts fixed: no sampling uncertainty to show
-            return f"{iv.estimate:+.1%}"
-        return f"{iv.estimate:+.1%} [{iv.ci_low:+.1%}, {iv.ci_high:+.1%}]"
-    return f"{iv.estimate:+.{digits}f} [{iv.ci_low:+.{digits}f}, {iv.ci_high:+.{digits}f}]"
-
-
-def fmt_usd(usd: float | None) -> str:
-    if usd is None:
-        return "—"
-    return f"${usd:,.0f}" if abs(usd) >= 100 else f"${usd:,.2f}"
 
 
 def verdict_table(verdict: Verdict) -> Table:
@@ -55,7 +40,7 @@ def verdict_table(verdict: Verdict) -> Table:
             Text(clean(tv.prompt_type, 60)),
             Text(tv.verdict, style=_STYLE[tv.verdict]),
             n,
-            fmt_interval(tv.quality_diff, digits=2) + "\n" + fmt_interval(tv.lc_quality_diff, digits=2),
+            fmt_interval(tv.quality_diff) + "\n" + fmt_interval(tv.lc_quality_diff),
             saving,
             fmt_usd(monthly),
         )
@@ -63,11 +48,12 @@ def verdict_table(verdict: Verdict) -> Table:
 
 
 def _saving(iv: Interval | None) -> str:
+    """The saving, with its interval on a second line unless token counts were fixed (no uncertainty)."""
     if iv is None:
-        return "—"
+        return DASH
     if abs(iv.ci_high - iv.ci_low) < 0.0005:
-        return f"{iv.estimate:.1%}"
-    return f"{iv.estimate:.1%}\n[{iv.ci_low:.1%}, {iv.ci_high:.1%}]".replace("%,", ",")
+        return fmt_pct(iv.estimate, 1)
+    return f"{fmt_pct(iv.estimate, 1)}\n[{iv.ci_low * 100:.1f}, {fmt_pct(iv.ci_high, 1)}]"
 
 
 def reasons(verdict: Verdict) -> list[Text]:

@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from equiv.report.terminal import clean, fmt_interval, print_verdict
+from equiv.report.markdown import fmt_interval
+from equiv.report.terminal import clean, print_verdict
 
 from .factory import make_verdict
 
