@@ -43,8 +43,15 @@ def setup_run(tmp_path: Path, srv: LoopbackServer, per_type: int = PER_TYPE) -> 
             "--out", str(tmp_path / "reports"), "--quiet"]
 
 
+def _default_sigint() -> None:
+    # as in a terminal: a test session started in the background (`cmd &`) inherits SIGINT ignored,
+    # and Python then never turns Ctrl-C into KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cmd: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def wait_for_requests(srv: LoopbackServer, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
