@@ -27,16 +27,19 @@ def test_real_server_answers_the_constrained_verdict(tmp_path: Path) -> None:
     import asyncio
 
     from equiv.config import Settings
-    from equiv.judging.pairwise import LOCAL_JUDGE_PARAMS
+    from equiv.judging.pairwise import LOCAL_JUDGE_PARAMS, LOCAL_JUDGE_PREFILL
     from equiv.judging.parse import parse_reply
     from equiv.llm import client
     from equiv.local.server import serving
 
     settings = Settings(judge="local/qwen2.5-coder-0.5b")
     spec = client.resolve_model("local/qwen2.5-coder-0.5b", settings)
-    msgs = [{"role": "user", "content": "Which answer to 2+2 is right? A: 4. B: 5. Reply as JSON."}]
+    msgs = [{"role": "user", "content": "Which answer to 2+2 is right? A: 4. B: 5. Reply as JSON."},
+            {"role": "assistant", "content": LOCAL_JUDGE_PREFILL}]
     with serving(settings, ["local/qwen2.5-coder-0.5b"]):
         comp = asyncio.run(client.acomplete(spec, msgs, {"temperature": 0, **LOCAL_JUDGE_PARAMS}, None))
+    # llama.cpp continues the prefilled reply and returns it whole: one verdict word was decoded
+    assert comp.output.startswith(LOCAL_JUDGE_PREFILL) and comp.completion_tokens <= 3, comp
     winner, _reason = parse_reply(comp.output)
     assert winner in ("A", "B", "tie"), comp.output
     assert comp.prompt_tokens > 10 and comp.cost_usd == 0.0

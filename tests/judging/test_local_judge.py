@@ -1,0 +1,55 @@
+"""The local judge's protocol: a prefilled reply, a grammar for the verdict word, and a prefix-friendly template."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from equiv.judging.pairwise import LOCAL_JUDGE_PREFILL, Judge
+from equiv.judging.prompt import find_template, render
+from tests.judging.test_hostile import SPEC, ScriptedRunner
+
+LOCAL_TEMPLATE = find_template("judges/pairwise-local.md").read_text(encoding="utf-8")
+CONV = [{"role": "user", "content": "Route this ticket. Labels: billing, login.\n\nTicket: charged twice"}]
+
+
+def _judge(replies: list[str]) -> tuple[Judge, ScriptedRunner]:
+    runner = ScriptedRunner(replies)
+    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=1, params={},  # type: ignore[arg-type]
+                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+    return judge, runner
+
+
+def test_the_reply_is_prefilled_as_the_assistants_own_words() -> None:
+    judge, runner = _judge(['{"winner": "B"}', '{"winner": "A"}'])
+    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
+    assert not failures and [j.winner for j in judgments] == ["B", "A"]
+    for prompt in runner.prompts:
+        assert prompt[-1] == {"role": "assistant", "content": LOCAL_JUDGE_PREFILL}
+        assert prompt[0]["role"] == "user" and "<answer_a>" in prompt[0]["content"]
+
+
+def test_servers_that_return_only_the_continuation_parse_too() -> None:
+    judge, _ = _judge(['tie"}', 'B"}'])
+    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("x", "y")))
+    assert not failures and [j.winner for j in judgments] == ["tie", "B"]
+
+
+def test_a_reply_that_is_no_verdict_even_with_the_prefill_is_a_failure_never_a_guess() -> None:
+    judge, runner = _judge(["maybe", "C", "A\"}", "A\"}"])
+    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("x", "y")))
+    assert [f.order for f in failures] == ["x"] and "unparseable" in failures[0].error
+    assert [j.winner for j in judgments] == ["A"] and len(runner.prompts) == 3  # 2 tries for x, 1 for y
+
+
+def test_local_template_shares_everything_but_the_answers_across_orders() -> None:
+    """Both orders are one prefix (rules + conversation) then the answers; nothing else follows them."""
+    first = render(LOCAL_TEMPLATE, CONV, "billing", "login")[0]["content"]
+    second = render(LOCAL_TEMPLATE, CONV, "login", "billing")[0]["content"]
+    shared = os.path.commonprefix([first, second])
+    assert shared.endswith("<answer_a>\n") and "charged twice" in shared
+    assert first.rstrip().endswith("login\n</answer_b>") and second.rstrip().endswith("billing\n</answer_b>")
+    # the SPEC's instructions are all there: ignore length and order, the JSON reply, tie
+    for needed in ("Ignore the length", "Ignore the order", '{"winner": "A" | "B" | "tie"', '"tie"'):
+        assert needed in shared, needed
+    assert "{#" not in first and "#}" not in first  # the template's own comment is not sent to the judge
