@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from equiv.judging.parse import parse_reply
@@ -34,12 +34,14 @@ class Judge:
     template: str
     retries: int
     params: dict[str, Any]
-    # one order after the other: a local server then reuses the prompt prefix (instructions + conversation)
-    # of the first order for the second instead of evaluating it twice at once on the CPU
+    # local judges: a pair's two orders run back to back and no other judge call comes between them, so the
+    # server's slot still holds the first order's prompt when the second arrives and reads only the answers
+    # again (with other pairs' calls in between, llama.cpp re-read the whole conversation for the second order)
     sequential: bool = False
     # the start of the reply, sent as the assistant's own words (local judges): the model writes only the
     # verdict word that follows; servers that echo it back and servers that return only the rest both parse
     prefill: str = ""
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def one(self, order: str, messages: list[dict[str, Any]], a: str, b: str) -> Judgment | JudgeFailure:
         """One order: call, parse; an unparseable reply is retried, then recorded as a failure."""
@@ -68,8 +70,9 @@ class Judge:
     ) -> tuple[list[Judgment], list[JudgeFailure]]:
         """`first` is shown as A in orders[0] and as B in orders[1]."""
         if self.sequential:
-            results = [await self.one(orders[0], messages, first, second),
-                       await self.one(orders[1], messages, second, first)]
+            async with self._turn:
+                results = [await self.one(orders[0], messages, first, second),
+                           await self.one(orders[1], messages, second, first)]
         else:
             results = list(await asyncio.gather(
                 self.one(orders[0], messages, first, second), self.one(orders[1], messages, second, first)

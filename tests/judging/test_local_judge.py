@@ -53,3 +53,24 @@ def test_local_template_shares_everything_but_the_answers_across_orders() -> Non
     for needed in ("Ignore the length", "Ignore the order", '{"winner": "A" | "B" | "tie"', '"tie"'):
         assert needed in shared, needed
     assert "{#" not in first and "#}" not in first  # the template's own comment is not sent to the judge
+
+
+def test_no_other_judge_call_comes_between_a_pairs_two_orders() -> None:
+    """Many pairs judged at once: the local judge still sends each pair's orders back to back."""
+
+    class SlowRunner(ScriptedRunner):
+        async def call(self, spec, messages, params, sample=0):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.001)
+            return await super().call(spec, messages, params, sample)
+
+    runner = SlowRunner(['{"winner": "A"}'] * 40)
+    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=0, params={},  # type: ignore[arg-type]
+                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+
+    async def main() -> None:
+        await asyncio.gather(*(judge.both_orders([{"role": "user", "content": f"ticket {i}"}], "x", "y", ("o1", "o2"))
+                               for i in range(20)))
+
+    asyncio.run(main())
+    seen = [next(t for t in (f"ticket {i}" for i in range(20)) if t + "\n" in p[0]["content"]) for p in runner.prompts]
+    assert len(seen) == 40 and all(seen[i] == seen[i + 1] for i in range(0, 40, 2)), seen
