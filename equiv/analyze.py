@@ -17,6 +17,7 @@ import numpy as np
 from equiv import cost as costs
 from equiv.config import Settings
 from equiv.schema import (
+    Calibration,
     Check,
     CostSummary,
     Diagnostics,
@@ -29,6 +30,8 @@ from equiv.schema import (
     VerdictLabel,
 )
 from equiv.stats import bootstrap as bs
+from equiv.stats.calibrate import MIN_JUDGMENTS as MIN_CALIBRATION_JUDGMENTS
+from equiv.stats.calibrate import calibrate
 from equiv.stats.decide import Evidence, bonferroni_levels, decide, holm_levels, overall, samples_needed
 from equiv.stats.length import length_covariate, ols_from_sums
 
@@ -332,6 +335,9 @@ def analyze(
     aborted: str | None = None,
 ) -> Verdict:
     """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
+    calibration: dict[str, Calibration] = {}
+    if settings.judge_calibration == "position":
+        pairs, checks, calibration = calibrate(pairs, checks)
     wanted = set(settings.types) if settings.types else None
     by_type: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
@@ -400,7 +406,14 @@ def analyze(
             reasons.append(
                 f"cost known for {boot.cost_known} of {n} pairs: cost figures use those pairs only"
             )
-        verdicts.append(_type_verdict(data, boot, d, label, reasons, jc, level, monthly_volume))
+        cal = calibration.get(t)
+        if cal is not None and not cal.applied:
+            reasons.append(f"judge calibration not applied: {cal.n} judgment(s) carry the judge's logprobs "
+                           f"(needs {MIN_CALIBRATION_JUDGMENTS}); the judge's own verdicts were used")
+        tv = _type_verdict(data, boot, d, label, reasons, jc, level, monthly_volume)
+        if tv.diagnostics is not None:
+            tv.diagnostics.calibration = cal
+        verdicts.append(tv)
 
     top = overall(v.verdict for v in verdicts)
     if not names:

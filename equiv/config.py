@@ -50,6 +50,9 @@ class Settings(BaseModel):
     bootstrap: int = Field(default=10000, ge=100)
     judge: str = "gpt-4.1"
     judge_template: str = "judges/pairwise.md"
+    # "position": re-decide verdicts from the judge's verdict-word logprobs, corrected for its position
+    # preference (local judges record them; see equiv/stats/calibrate.py). Analysis only: no new calls.
+    judge_calibration: Literal["none", "position"] = "none"
     baseline_source: Literal["logged", "rerun"] = "logged"
     correction: Literal["none", "bonferroni", "holm"] = "none"
     ci: Literal["percentile", "bca"] = "percentile"

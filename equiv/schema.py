@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Winner = Literal["A", "B", "tie"]
 Order = Literal["baseline_first", "candidate_first"]
@@ -45,6 +45,9 @@ class Completion(BaseModel):
     cost_usd: float
     latency_s: float = 0.0
     finish_reason: str | None = None
+    # the alternatives the model weighed for its first decoded token (token -> log-probability), when the
+    # call asked for logprobs: a local judge's first token is its verdict word (the reply is prefilled)
+    first_token_logprobs: dict[str, float] | None = None
 
 
 class Side(BaseModel):
@@ -60,13 +63,26 @@ class Side(BaseModel):
 
 
 class Judgment(BaseModel):
-    """One judge verdict in one order. In pairs: A is the baseline when order is baseline_first."""
+    """One judge verdict in one order. In pairs: A is the baseline when order is baseline_first.
+
+    `logprobs` (optional, local judges): the judge's log-probabilities of writing "A", "B" and "tie" as
+    its verdict, read from the verdict token. `winner` stays what the judge wrote; the analysis can
+    correct the judge's position preference from them (judge_calibration = "position").
+    """
 
     model_config = ConfigDict(extra="allow")
     order: str
     winner: Winner
     judge: str = ""
     reason: str = ""
+    logprobs: dict[str, float] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_logprobs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("logprobs") is None:
+            data.pop("logprobs", None)  # judges without them write the contract's fields only
+        return data
 
 
 class JudgeFailure(BaseModel):
@@ -130,6 +146,16 @@ class CostSummary(BaseModel):
     monthly_saving_usd: float | None = None
 
 
+class Calibration(BaseModel):
+    """How judge_calibration = "position" re-decided a prompt-type's verdicts (equiv/stats/calibrate.py)."""
+
+    method: str = "position"
+    applied: bool  # False: too few judgments carry logprobs; the judge's own verdicts were used
+    n: int  # pair judgments with logprobs that set the threshold
+    changed: int  # pair judgments whose winner the calibration changed
+    threshold: float | None  # the median log-odds of "A" over "B"
+
+
 class Diagnostics(BaseModel):
     """Judge diagnostics (optional extension of verdict.json)."""
 
@@ -137,6 +163,7 @@ class Diagnostics(BaseModel):
     length_slope: float | None = None  # b1 of s ~ b0 + b1*x
     n_judgments: int = 0
     n_judge_failures: int = 0
+    calibration: Calibration | None = None
 
 
 class TypeVerdict(BaseModel):

@@ -33,6 +33,8 @@ def compare(
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples.")] = None,
     correction: Annotated[str | None, typer.Option(help="none | bonferroni | holm")] = None,
     ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
+    judge_calibration: Annotated[str | None, typer.Option(
+        "--judge-calibration", help="none | position (judges that return logprobs: local/ models)")] = None,
     baseline_source: Annotated[str | None, typer.Option("--baseline-source", help="logged | rerun")] = None,
     samples_per_prompt: Annotated[int | None, typer.Option("--samples-per-prompt")] = None,
     since: Annotated[str | None, typer.Option(help="Only traffic since then: 24h, 7d ... or an ISO 8601 time.")] = None,
@@ -49,7 +51,8 @@ def compare(
     settings = settings_from(
         config, baseline=baseline, candidate=candidate, judge=judge, per_type=per_type, types=split_list(types),
         margin=margin, alpha=alpha, seed=seed, concurrency=concurrency, max_spend_usd=max_spend,
-        bootstrap=bootstrap, correction=correction, ci=ci, baseline_source=baseline_source,
+        bootstrap=bootstrap, correction=correction, ci=ci, judge_calibration=judge_calibration,
+        baseline_source=baseline_source,
         samples_per_prompt=samples_per_prompt, skip_invalid=skip_invalid or None,
     )
     err = Console(stderr=True)

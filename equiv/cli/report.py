@@ -23,6 +23,9 @@ def report(
     seed: Annotated[int | None, typer.Option()] = None,
     correction: Annotated[str | None, typer.Option(help="none | bonferroni | holm")] = None,
     ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
+    judge_calibration: Annotated[str | None, typer.Option(
+        help="none | position: re-decide verdicts from the judge's logprobs, corrected for its position preference")
+    ] = None,
     types: Annotated[str | None, typer.Option(help="Only these prompt-types (comma-separated).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write verdict.json, summary.md, report.html here.")] = None,
 ) -> None:
@@ -40,10 +43,10 @@ def report(
         raise InputError(f"{target}: no pairs to analyze")
     # the run's own settings first, then the config file, then flags
     recorded = {k: v for k, v in (info.get("settings") or {}).items()
-                if k in ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check")}
+                if k in ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check", "judge_calibration")}
     in_file = load_settings(config).model_fields_set
     flags = {"margin": margin, "alpha": alpha, "bootstrap": bootstrap, "seed": seed, "correction": correction,
-             "ci": ci, "types": split_list(types)}
+             "ci": ci, "judge_calibration": judge_calibration, "types": split_list(types)}
     overrides = {k: v for k, v in recorded.items() if k not in in_file}
     overrides.update({k: v for k, v in flags.items() if v is not None})
     settings = load_settings(config, overrides)

@@ -58,7 +58,8 @@ class Judge:
             if winner is None and self.prefill:
                 winner, reason = parse_reply(self.prefill + comp.output)
             if winner is not None:
-                return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason)
+                return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason,
+                                logprobs=verdict_logprobs(comp.first_token_logprobs) if self.prefill else None)
             last = comp.output
         return JudgeFailure(
             order=order, judge=self.spec.name, error=f"unparseable judge reply after {self.retries + 1} tries",
@@ -89,7 +90,24 @@ class Judge:
 # `"}`: the reply always parses, and the parser records no reason.
 LOCAL_JUDGE_PREFILL = '{"winner": "'
 LOCAL_JUDGE_GRAMMAR = 'root ::= ("A" | "B" | "tie") "\\"}"'
-LOCAL_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 4, "extra_body": {"grammar": LOCAL_JUDGE_GRAMMAR}}
+# The verdict token's alternatives come back with it (top 20: "A", "B" and "tie" are nearly always among
+# them); the analysis may use them to correct the judge's position preference (judge_calibration).
+LOCAL_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 4, "logprobs": True, "top_logprobs": 20,
+                                      "extra_body": {"grammar": LOCAL_JUDGE_GRAMMAR}}
+VERDICT_WORDS = ("A", "B", "tie")
+
+
+def verdict_logprobs(alternatives: dict[str, float] | None) -> dict[str, float] | None:
+    """The judge's log-probabilities of writing each verdict word, from its first token's alternatives.
+
+    The server reports the model's own distribution (before the grammar): a verdict word missing from the
+    top alternatives is less likely than all of them, so it gets the smallest listed value (an upper bound).
+    None when neither "A" nor "B" is listed: nothing to read the judge's preference from.
+    """
+    if not alternatives or ("A" not in alternatives and "B" not in alternatives):
+        return None
+    floor = min(alternatives.values())
+    return {w: round(alternatives.get(w, floor), 6) for w in VERDICT_WORDS}
 
 
 def judge_params(spec_supports_schema: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:

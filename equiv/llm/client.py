@@ -268,7 +268,26 @@ async def acomplete(
         cost_usd=spec.cost(int(pt), int(ct)),
         latency_s=latency,
         finish_reason=getattr(choice, "finish_reason", None),
+        first_token_logprobs=first_token_logprobs(choice) if params.get("logprobs") else None,
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def first_token_logprobs(choice: Any) -> dict[str, float] | None:
+    """{token: logprob} of the alternatives for the first decoded token (OpenAI `logprobs.content[0]`)."""
+    content = _field(_field(choice, "logprobs"), "content")
+    if not content:
+        return None
+    first = content[0]
+    out: dict[str, float] = {}
+    for alt in _field(first, "top_logprobs") or [{"token": _field(first, "token"), "logprob": _field(first, "logprob")}]:
+        token, logprob = _field(alt, "token"), _field(alt, "logprob")
+        if isinstance(token, str) and isinstance(logprob, int | float) and token not in out:
+            out[token] = float(logprob)
+    return out or None
 
 
 async def _local_completion(spec: ModelSpec, kwargs: dict[str, Any]) -> Any:

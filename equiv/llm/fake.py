@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -119,13 +120,37 @@ def judge(model: str, messages: list[dict[str, Any]]) -> str:
     ca = len(wanted & set(facts(a)))
     cb = len(wanted & set(facts(b)))
     winner = "A" if ca > cb else "B" if cb > ca else "tie"
+    if name == "judge-biased":  # writes the most likely word of its (position-biased) distribution
+        lp = _biased_logprobs(ca, cb)
+        return json.dumps({"winner": max(lp, key=lambda w: lp[w]), "reason": ""})
     if name == "judge-verbose" and max(len(a), len(b)) > 1.2 * max(1, min(len(a), len(b))):
         winner = "A" if len(a) > len(b) else "B"
     if name == "judge-brackets":
         return f"Coverage A={ca}, B={cb}. Verdict: [[{ {'A': 'A', 'B': 'B', 'tie': 'C'}[winner] }]]"
-    if name not in ("judge", "judge-verbose"):
+    if name not in ("judge", "judge-verbose", "judge-biased"):
         raise ValueError(f"unknown fake judge {model!r}")
     return json.dumps({"winner": winner, "reason": f"A covers {ca} facts, B covers {cb}."})
+
+
+def _biased_logprobs(ca: int, cb: int) -> dict[str, float]:
+    """A small judge's verdict-word distribution: a strong pull to "A" (log-odds +8) and a weak one to the
+    answer with more facts (log-odds 0.5 per fact), so it writes "A" but its probabilities still move."""
+    z = {"A": 8.0 + 0.25 * (ca - cb), "B": 0.25 * (cb - ca), "tie": -3.0}
+    top = max(z.values())
+    norm = top + math.log(sum(math.exp(v - top) for v in z.values()))
+    return {w: v - norm for w, v in z.items()}
+
+
+def judge_logprobs(model: str, messages: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The verdict word's log-probabilities for judges that have them (judge-biased), else None."""
+    if model.split("/", 1)[-1] != "judge-biased":
+        return None
+    prompt = "\n".join(content_text(m) for m in messages)
+    conv, a, b = _between(prompt, "conversation") or "", _between(prompt, "answer_a"), _between(prompt, "answer_b")
+    if a is None or b is None:
+        return None
+    wanted = set(facts(conv))
+    return _biased_logprobs(len(wanted & set(facts(a))), len(wanted & set(facts(b))))
 
 
 def is_judge(model: str) -> bool:

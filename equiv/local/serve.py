@@ -101,10 +101,17 @@ class _FakeHandler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         seed = body.get("seed")
-        text, pt, ct = fake.reply(self.model, body.get("messages") or [], seed if isinstance(seed, int) else 0)
+        messages = body.get("messages") or []
+        text, pt, ct = fake.reply(self.model, messages, seed if isinstance(seed, int) else 0)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        lp = fake.judge_logprobs(self.model, messages) if body.get("logprobs") else None
+        if lp:  # as llama.cpp reports them: the first decoded token (the verdict word) and its alternatives
+            top = sorted(lp.items(), key=lambda kv: -kv[1])
+            choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [
+                {"token": t, "logprob": v} for t, v in top]}]}
         self._json(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "model": self.model,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "choices": [choice],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         })
 

@@ -74,3 +74,19 @@ def test_no_other_judge_call_comes_between_a_pairs_two_orders() -> None:
     asyncio.run(main())
     seen = [next(t for t in (f"ticket {i}" for i in range(20)) if t + "\n" in p[0]["content"]) for p in runner.prompts]
     assert len(seen) == 40 and all(seen[i] == seen[i + 1] for i in range(0, 40, 2)), seen
+
+
+def test_the_verdict_words_logprobs_are_recorded_with_the_judgment() -> None:
+    from equiv.schema import Completion
+
+    class LogprobRunner(ScriptedRunner):
+        async def call(self, spec, messages, params, sample=0):  # type: ignore[no-untyped-def]
+            comp = await super().call(spec, messages, params, sample)
+            return comp.model_copy(update={"first_token_logprobs": {"A": -0.1, "B": -2.5, "T": -7.0}})
+
+    runner = LogprobRunner(['{"winner": "A"}', '{"winner": "A"}'])
+    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=0, params={},  # type: ignore[arg-type]
+                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+    judgments, _ = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
+    assert [j.logprobs for j in judgments] == [{"A": -0.1, "B": -2.5, "tie": -7.0}] * 2
+    assert Completion(model="m", output="", prompt_tokens=0, completion_tokens=0, cost_usd=0).first_token_logprobs is None
