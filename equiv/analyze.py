@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,7 +30,6 @@ from equiv.schema import (
     VerdictLabel,
 )
 from equiv.stats import bootstrap as bs
-from equiv.stats.calibrate import MIN_JUDGMENTS as MIN_CALIBRATION_JUDGMENTS
 from equiv.stats.calibrate import calibrate
 from equiv.stats.decide import Evidence, bonferroni_levels, decide, holm_levels, overall, samples_needed
 from equiv.stats.length import length_covariate, ols_from_sums
@@ -336,8 +335,9 @@ def analyze(
 ) -> Verdict:
     """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
     calibration: dict[str, Calibration] = {}
+    written = pairs
     if settings.judge_calibration == "position":
-        pairs, checks, calibration = calibrate(pairs, checks)
+        pairs, calibration = calibrate(pairs)
     wanted = set(settings.types) if settings.types else None
     by_type: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
@@ -351,6 +351,14 @@ def analyze(
         checks_by_type[c.prompt_type].append(c)
 
     judged = {t: _collect(t, by_type[t]) for t in names}
+    if calibration:  # scores from the calibrated verdicts; the judge's diagnostics from the words it wrote
+        own: dict[str, list[Pair]] = defaultdict(list)
+        for p in written:
+            own[p.prompt_type].append(p)
+        for t in names:
+            w = _collect(t, own[t])
+            judged[t] = replace(judged[t], n_ties=w.n_ties, n_decisive=w.n_decisive, n_position_a=w.n_position_a,
+                                n_both_orders=w.n_both_orders, n_consistent=w.n_consistent)
     boots = {t: _bootstrap(d, settings) if d.scores.size else None for t, d in judged.items()}
     jcs = {
         t: _judge_check(checks_by_type[t]) if checks is not None and checks_by_type[t] else None
@@ -407,14 +415,20 @@ def analyze(
                 f"cost known for {boot.cost_known} of {n} pairs: cost figures use those pairs only"
             )
         cal = calibration.get(t)
-        if cal is not None and not cal.applied:
-            reasons.append(f"judge calibration not applied: {cal.n} judgment(s) carry the judge's logprobs "
-                           f"(needs {MIN_CALIBRATION_JUDGMENTS}); the judge's own verdicts were used")
+        if cal is not None and cal.n_pairs < n:
+            reasons.append(f"judge calibration applied to {cal.n_pairs} of {n} pairs (the others lack the "
+                           f"judge's logprobs in both orders: their verdicts are the judge's own words)")
         tv = _type_verdict(data, boot, d, label, reasons, jc, level, monthly_volume)
         if tv.diagnostics is not None:
             tv.diagnostics.calibration = cal
         verdicts.append(tv)
 
+    n_cal = sum(c.n_pairs for c in calibration.values())
+    if n_cal:
+        changed = sum(c.changed for c in calibration.values())
+        notes.append(f"verdicts of {n_cal} pair(s) are position-calibrated from the judge's logprobs "
+                     f"(judge_calibration = position): {changed} differ from the word the judge wrote; "
+                     f"judge checks use the judge's own words")
     top = overall(v.verdict for v in verdicts)
     if not names:
         notes.append("no pairs to analyze")

@@ -150,10 +150,8 @@ class Calibration(BaseModel):
     """How judge_calibration = "position" re-decided a prompt-type's verdicts (equiv/stats/calibrate.py)."""
 
     method: str = "position"
-    applied: bool  # False: too few judgments carry logprobs; the judge's own verdicts were used
-    n: int  # pair judgments with logprobs that set the threshold
-    changed: int  # pair judgments whose winner the calibration changed
-    threshold: float | None  # the median log-odds of "A" over "B"
+    n_pairs: int  # pairs judged in both orders with logprobs: their verdicts follow the judge's log-odds
+    changed: int  # judgments whose winner differs from the word the judge wrote
 
 
 class Diagnostics(BaseModel):

@@ -278,6 +278,14 @@ def _warnings(tv: TypeVerdict, a_share: float | None, length_slope: float | None
             f"{tv.n_failed} of {total} pairs failed and are left out; if failures are not random "
             "(e.g. the candidate fails on hard prompts) the estimate is optimistic."
         )
+    cal = tv.diagnostics.calibration if tv.diagnostics else None
+    if cal is not None and cal.n_pairs:
+        out.append(
+            f"Verdicts of {cal.n_pairs} pairs are position-calibrated from the judge's logprobs: each pair goes to "
+            f"the answer the judge's log-odds favour over both positions; {cal.changed} verdicts differ from the "
+            "word the judge wrote. A judge that needs this is weak. Position consistency, the A share and "
+            "the tie rate describe the judge's own words, and so does the judge check."
+        )
     pc = tv.position_consistency
     if pc is not None and pc < POSITION_CONSISTENCY_MIN:
         out.append(
@@ -621,6 +629,7 @@ def _build_context(
                     if j.order == "candidate_first"
                     else None,
                     "winner": j.winner,
+                    "written": (j.model_extra or {}).get("written"),
                     "prefers": pref or f"position {j.winner}",
                     "judge": j.judge,
                     "reason": j.reason[:REASON_CAP] + ("…" if len(j.reason) > REASON_CAP else ""),
@@ -790,6 +799,12 @@ def render_html(
 ) -> str:
     """The report page as one string. Texts are cut harder if the page would pass ~1.9 MB."""
     template = _env().get_template("report.html.j2")
+    if any(tv.diagnostics and tv.diagnostics.calibration and tv.diagnostics.calibration.n_pairs
+           for tv in verdict.prompt_types):
+        from equiv.stats.calibrate import calibrate  # noqa: PLC0415
+
+        # the evidence shows the verdicts the analysis used (each with the judge's own word beside it)
+        pairs, _ = calibrate(pairs)
     budget = max(100_000, PAGE_BUDGET - PAGE_OVERHEAD - CARD_OVERHEAD * len(pairs))
     floor = TEXT_CAP_MIN
     while True:

@@ -1,5 +1,5 @@
 """A local judge's logprobs, end to end on the fake backend through litellm: recorded in pairs.jsonl, and
-judge_calibration = "position" turning an always-"A" judge into one that sees the candidate is worse."""
+judge_calibration = "position" reading from an always-"A" judge that the candidate is worse."""
 
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ def test_calibration_recovers_what_an_always_a_judge_cannot_say(fake_backend: Pa
     assert raw["quality_diff"]["estimate"] == 0.0
 
     cal, _ = _run(fake_backend, "position")
-    assert cal["verdict"] == "NO_GO" and cal["judge_check"]["pass_rate"] >= 0.7
-    assert cal["quality_diff"]["ci_high"] < -0.1
-    assert cal["diagnostics"]["calibration"]["applied"] is True
+    assert cal["verdict"] == "NO_GO" and cal["quality_diff"]["ci_high"] < -0.1  # the candidate is far worse
+    assert cal["diagnostics"]["calibration"]["n_pairs"] == 40
+    assert cal["judge_check"]["pass_rate"] == 0.0  # the check reads the judge's own words: never a GO from it
 
     # the same run re-analyzed from pairs.jsonl alone, both ways
     r = CliRunner().invoke(app, ["report", str(run_dir), "--judge-calibration", "position",

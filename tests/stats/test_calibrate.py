@@ -1,5 +1,5 @@
-"""Position calibration (judge_calibration = "position"): a biased but informative judge is recovered,
-a judge that follows position alone stays unable to pass its check, and nothing else changes."""
+"""Position calibration (judge_calibration = "position"): a biased but informative judge is read from its
+logprobs, identical answers tie, the judge check keeps the judge's own words, nothing else changes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import random
 
 from equiv.analyze import analyze
 from equiv.config import Settings
+from equiv.report.html import render_html
 from equiv.schema import Check, Judgment, Pair, Side
-from equiv.stats.calibrate import MIN_JUDGMENTS, calibrate, log_odds
+from equiv.stats.calibrate import calibrate, calibrate_pair
 
 
 def _lp(log_odds_a: float, tie: float = -4.0) -> dict[str, float]:
@@ -20,12 +21,13 @@ def _lp(log_odds_a: float, tie: float = -4.0) -> dict[str, float]:
 
 
 def _j(order: str, lo: float) -> Judgment:
+    """The word the judge writes is the most likely one."""
     lp = _lp(lo)
     return Judgment(order=order, winner=max(("A", "B", "tie"), key=lambda w: lp[w]), judge="j", logprobs=lp)
 
 
 def _pairs(n: int, bias: float, delta: float, noise: float, seed: int = 0, t: str = "t") -> list[Pair]:
-    """delta > 0: the judge's log-odds lean to the baseline by delta (over a position pull of `bias`)."""
+    """delta > 0: the judge's log-odds lean to the baseline by delta, over a pull of `bias` to position A."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -36,67 +38,69 @@ def _pairs(n: int, bias: float, delta: float, noise: float, seed: int = 0, t: st
     return out
 
 
-def _checks(n: int, bias: float, delta: float, noise: float, seed: int = 1, t: str = "t") -> list[Check]:
-    rng = random.Random(seed)
-    return [Check(pair_id=f"{t}{i}", prompt_type=t,
-                  judgments=[_j("intact_first", bias + delta + rng.gauss(0, noise)),
-                             _j("degraded_first", bias - delta + rng.gauss(0, noise))]) for i in range(n)]
+def _checks(n: int, bias: float, delta: float, t: str = "t") -> list[Check]:
+    return [Check(pair_id=f"{t}{i}", prompt_type=t, judgments=[_j("intact_first", bias + delta),
+                                                                _j("degraded_first", bias - delta)])
+            for i in range(n)]
 
 
 def _settings(cal: str) -> Settings:
     return Settings(judge_calibration=cal, bootstrap=2000, judge_check_min=10)
 
 
-def test_a_biased_but_informative_judge_is_recovered() -> None:
-    """It writes "A" every time (so raw: every pair 0, check 0%); its probabilities still follow the content."""
-    pairs, checks = _pairs(60, bias=3.0, delta=0.6, noise=0.2), _checks(10, bias=3.0, delta=0.8, noise=0.2)
+def test_a_judge_that_always_writes_a_is_read_from_its_logprobs() -> None:
+    pairs, checks = _pairs(60, bias=3.0, delta=0.6, noise=0.3), _checks(10, bias=3.0, delta=0.8)
     assert all(j.winner == "A" for p in pairs for j in p.judgments)
     raw = analyze(pairs, checks, _settings("none"), run_id="r").prompt_types[0]
-    assert raw.quality_diff is not None and raw.quality_diff.estimate == 0.0 and raw.judge_check is not None
-    assert raw.judge_check.pass_rate == 0.0 and raw.verdict == "INCONCLUSIVE"
-    cal = analyze(pairs, checks, _settings("position"), run_id="r").prompt_types[0]
-    assert cal.quality_diff is not None and cal.quality_diff.estimate < -0.9  # the baseline is better, as it is
-    assert cal.judge_check is not None and cal.judge_check.pass_rate == 1.0
-    assert cal.verdict == "NO_GO" and cal.position_consistency is not None and cal.position_consistency > 0.9
+    assert raw.quality_diff is not None and raw.quality_diff.estimate == 0.0  # contradictions look "equivalent"
+    verdict = analyze(pairs, checks, _settings("position"), run_id="r")
+    cal = verdict.prompt_types[0]
+    assert cal.quality_diff is not None and cal.quality_diff.estimate < -0.9 and cal.verdict == "NO_GO"
+    # the judge is described by the words it wrote, and its check too: it never passes one
+    assert cal.position_consistency == 0.0 and cal.judge_check is not None and cal.judge_check.pass_rate == 0.0
     info = cal.diagnostics.calibration if cal.diagnostics else None
-    assert info is not None and info.applied and info.n == 120 and abs((info.threshold or 0) - 3.0) < 0.3
-    assert info.changed == 60  # every candidate_first "A" became "B"
+    assert info is not None and info.n_pairs == 60 and info.changed == 60  # every candidate_first "A" -> "B"
+    assert any("position-calibrated" in n and "60 differ" in n for n in verdict.notes)
+    page = render_html(verdict, pairs, {}, checks)  # the evidence shows the word written and the one used
+    assert "reply A, calibrated B" in page and "position-calibrated from the judge" in page
 
 
-def test_an_equal_candidate_under_calibration_can_be_go() -> None:
-    pairs, checks = _pairs(200, bias=3.0, delta=0.0, noise=0.05), _checks(20, bias=3.0, delta=0.8, noise=0.2)
+def test_a_blind_judge_cannot_reach_go_through_calibration() -> None:
+    """Its probabilities follow position and noise only: its own words fail the check, so no GO."""
+    for seed in range(10):
+        pairs = _pairs(400, bias=3.0, delta=0.0, noise=0.5, seed=seed)
+        tv = analyze(pairs, _checks(10, bias=3.0, delta=0.0), _settings("position"), run_id="r").prompt_types[0]
+        assert tv.verdict != "GO" and tv.judge_check is not None and tv.judge_check.pass_rate == 0.0
+
+
+def test_identical_answers_tie_and_an_able_judge_can_give_go() -> None:
+    """Same prompt, same answers: the same log-odds in both orders, so c = 0 and the pair is a tie."""
+    pairs = _pairs(60, bias=2.0, delta=0.0, noise=0.0)
+    checks = _checks(10, bias=0.5, delta=2.0)  # in its own words it prefers the intact answer in both orders
     tv = analyze(pairs, checks, _settings("position"), run_id="r").prompt_types[0]
-    assert tv.judge_check is not None and tv.judge_check.pass_rate == 1.0
-    assert tv.quality_diff is not None and abs(tv.quality_diff.estimate) < 0.15
+    assert tv.quality_diff is not None and tv.quality_diff.estimate == 0.0 and tv.quality_diff.ci_low == 0.0
+    assert tv.judge_check is not None and tv.judge_check.pass_rate == 1.0 and tv.verdict == "GO"
 
 
-def test_a_judge_that_follows_position_alone_still_fails_its_check() -> None:
-    """No content in its probabilities: calibrated verdicts are coin flips; the check needs both orders right."""
-    for seed in range(20):
-        pairs = _pairs(60, bias=3.0, delta=0.0, noise=0.5, seed=seed)
-        checks = _checks(10, bias=3.0, delta=0.0, noise=0.5, seed=seed + 100)
-        tv = analyze(pairs, checks, _settings("position"), run_id="r").prompt_types[0]
-        assert tv.verdict != "GO", seed
-        assert tv.judge_check is not None and (tv.judge_check.pass_rate or 0) < 0.7, seed
-
-
-def test_ties_and_judgments_without_logprobs_are_left_as_written() -> None:
-    pairs = _pairs(10, bias=2.0, delta=0.5, noise=0.1)
-    pairs[0].judgments[0] = Judgment(order="baseline_first", winner="tie", judge="j", logprobs=_lp(2.0, tie=5.0))
+def test_ties_one_order_and_missing_logprobs_are_left_as_written() -> None:
+    pairs = _pairs(4, bias=2.0, delta=0.5, noise=0.0)
+    pairs[0].judgments[0] = Judgment(order="baseline_first", winner="tie", judge="j", logprobs=_lp(2.5))
     pairs[1].judgments[1] = Judgment(order="candidate_first", winner="A", judge="j")  # no logprobs
-    out, _, info = calibrate(pairs, None)
-    assert out[0].judgments[0].winner == "tie" and out[1].judgments[1].winner == "A"
-    assert info["t"].n == 18 and log_odds(pairs[0].judgments[0]) is None  # neither enters the threshold
-    assert pairs[2].judgments[1].winner == "A" and out[2].judgments[1].winner == "B"  # inputs never mutated
+    pairs[2].judgments = pairs[2].judgments[:1]  # one order only
+    out, info = calibrate(pairs)
+    assert [j.winner for j in out[0].judgments] == ["tie", "B"]  # its tie stays; the other order follows c
+    assert [j.winner for j in out[1].judgments] == ["A", "A"] and [j.winner for j in out[2].judgments] == ["A"]
+    assert [j.winner for j in out[3].judgments] == ["A", "B"] and pairs[3].judgments[1].winner == "A"  # no mutation
+    assert info["t"].n_pairs == 2 and info["t"].changed == 2
+    assert calibrate_pair(pairs[3].model_copy(update={"error": "x"}))[1] is False
 
 
-def test_too_few_judgments_with_logprobs_leave_the_verdicts_and_say_so() -> None:
-    pairs = _pairs(MIN_JUDGMENTS // 2 - 1, bias=3.0, delta=0.6, noise=0.1)
+def test_pairs_without_logprobs_are_named_in_the_reasons() -> None:
+    pairs = _pairs(40, bias=2.0, delta=0.5, noise=0.1)
+    for p in pairs[:5]:
+        p.judgments = [j.model_copy(update={"logprobs": None}) for j in p.judgments]
     tv = analyze(pairs, None, _settings("position"), run_id="r").prompt_types[0]
-    assert tv.diagnostics is not None and tv.diagnostics.calibration is not None
-    assert not tv.diagnostics.calibration.applied
-    assert any("judge calibration not applied" in r for r in tv.reasons)
-    assert tv.quality_diff is not None and tv.quality_diff.estimate == 0.0
+    assert any("calibration applied to 35 of 40 pairs" in r for r in tv.reasons)
 
 
 def test_logprobs_are_an_optional_field_of_a_judgment() -> None:
