@@ -43,7 +43,8 @@ def report(
         raise InputError(f"{target}: no pairs to analyze")
     # the run's own settings first, then the config file, then flags
     recorded = {k: v for k, v in (info.get("settings") or {}).items()
-                if k in ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check", "judge_calibration")}
+                if k in ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check",
+                          "judge_calibration")}
     in_file = load_settings(config).model_fields_set
     flags = {"margin": margin, "alpha": alpha, "bootstrap": bootstrap, "seed": seed, "correction": correction,
              "ci": ci, "judge_calibration": judge_calibration, "types": split_list(types)}

@@ -283,7 +283,8 @@ def first_token_logprobs(choice: Any) -> dict[str, float] | None:
         return None
     first = content[0]
     out: dict[str, float] = {}
-    for alt in _field(first, "top_logprobs") or [{"token": _field(first, "token"), "logprob": _field(first, "logprob")}]:
+    alts = _field(first, "top_logprobs") or [{"token": _field(first, "token"), "logprob": _field(first, "logprob")}]
+    for alt in alts:
         token, logprob = _field(alt, "token"), _field(alt, "logprob")
         if isinstance(token, str) and isinstance(logprob, int | float) and token not in out:
             out[token] = float(logprob)

@@ -103,7 +103,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
         seed = body.get("seed")
         messages = body.get("messages") or []
         text, pt, ct = fake.reply(self.model, messages, seed if isinstance(seed, int) else 0)
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": text}}
         lp = fake.judge_logprobs(self.model, messages) if body.get("logprobs") else None
         if lp:  # as llama.cpp reports them: the first decoded token (the verdict word) and its alternatives
             top = sorted(lp.items(), key=lambda kv: -kv[1])

@@ -22,7 +22,8 @@ def _judge(replies: list[str]) -> tuple[Judge, ScriptedRunner]:
 
 def test_the_reply_is_prefilled_as_the_assistants_own_words() -> None:
     judge, runner = _judge(['{"winner": "B"}', '{"winner": "A"}'])
-    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
+    orders = ("baseline_first", "candidate_first")
+    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", orders))
     assert not failures and [j.winner for j in judgments] == ["B", "A"]
     for prompt in runner.prompts:
         assert prompt[-1] == {"role": "assistant", "content": LOCAL_JUDGE_PREFILL}
@@ -89,4 +90,5 @@ def test_the_verdict_words_logprobs_are_recorded_with_the_judgment() -> None:
                   sequential=True, prefill=LOCAL_JUDGE_PREFILL)
     judgments, _ = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
     assert [j.logprobs for j in judgments] == [{"A": -0.1, "B": -2.5, "tie": -7.0}] * 2
-    assert Completion(model="m", output="", prompt_tokens=0, completion_tokens=0, cost_usd=0).first_token_logprobs is None
+    plain = Completion(model="m", output="", prompt_tokens=0, completion_tokens=0, cost_usd=0)
+    assert plain.first_token_logprobs is None
