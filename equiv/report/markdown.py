@@ -162,6 +162,9 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         lines.append("| (no prompt-types) |" + " |" * (len(header) - 1))
     lines.append("")
 
+    from equiv.report.warnings import type_warnings  # noqa: PLC0415 - warnings.py uses this module's formatters
+
+    cautions = [(tv.prompt_type, w) for tv in verdict.prompt_types if tv.verdict == "GO" for w in type_warnings(tv)]
     notes: list[str] = []
     if verdict.aborted:
         notes.append(f"Run stopped early: {md_text(verdict.aborted)}. Results are partial.")
@@ -170,6 +173,11 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         "Quality diff = candidate minus baseline on [-1, 1] (judge, both orders); LC = length-controlled. "
         f"GO needs both lower bounds above -{fmt_rate(verdict.margin)} and a cheaper candidate."
     )
+    if cautions:  # a GO is what gets acted on: what weakens it is said next to it, not only in report.html
+        lines.append("")
+        lines.append("**Before acting on a GO**")
+        lines.append("")
+        lines.extend(f"- {md_text(t, 80)}: {md_text(w)}" for t, w in cautions)
     if notes:
         lines.append("")
         lines.append("**Notes**")

@@ -74,6 +74,12 @@ def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None
     if verdict.eval_cost_usd is not None:
         overall += Text(f"   evaluation cost ${verdict.eval_cost_usd:.4f}")
     console.print(overall)
+    from equiv.report.warnings import type_warnings  # noqa: PLC0415
+
+    for tv in verdict.prompt_types:  # a GO is what gets acted on: what weakens it is printed with it
+        if tv.verdict == "GO":
+            for w in type_warnings(tv):
+                console.print(Text(f"caution ({clean(tv.prompt_type, 60)}, GO): " + clean(w, 400), style="yellow"))
     if verdict.aborted:
         console.print(Text("Run stopped early: " + clean(verdict.aborted, 400), style="bold red"))
     for note in verdict.notes:

@@ -41,3 +41,26 @@ def test_clean_strips_escape_sequences_and_bidi() -> None:
     assert "\x1b" not in out and "\u202e" not in out and "\r" not in out and "\x07" not in out
     assert out.startswith("ok[2J]0;pwned")
     assert len(clean("x" * 1000, limit=50)) == 50
+
+
+def test_a_go_on_a_shaky_judge_is_printed_with_its_cautions_and_summary_md_says_them_too() -> None:
+    """The HTML report's judge warnings reach the terminal and summary.md for a GO (what gets acted on)."""
+    from equiv.report.markdown import render_markdown
+
+    verdict = make_verdict()
+    go = next(tv for tv in verdict.prompt_types if tv.verdict == "GO")
+    buf = io.StringIO()
+    print_verdict(verdict, Console(file=buf, width=200, color_system=None))
+    assert "caution" not in buf.getvalue() and "Before acting on a GO" not in render_markdown(verdict)
+    go.position_consistency = 0.0
+    assert go.diagnostics is not None
+    go.diagnostics.position_a_share = 1.0
+    buf = io.StringIO()
+    print_verdict(verdict, Console(file=buf, width=200, color_system=None))
+    out = buf.getvalue()
+    assert f"caution ({go.prompt_type}, GO): Position consistency is 0%" in out
+    assert "position A) in 100%" in out
+    md = render_markdown(verdict)
+    assert "**Before acting on a GO**" in md and f"- {go.prompt_type}: Position consistency is 0%" in md
+    others = [tv for tv in verdict.prompt_types if tv.verdict != "GO"]
+    assert others and not any(f"caution ({tv.prompt_type}" in out for tv in others)

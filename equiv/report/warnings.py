@@ -1,0 +1,81 @@
+"""What undermines a prompt-type's verdict, in plain sentences: the HTML report, the terminal and summary.md
+all say the same thing (thresholds are reporting choices, not SPEC's decision rule)."""
+
+from __future__ import annotations
+
+from equiv.report.markdown import fmt_pct, fmt_signed
+from equiv.schema import TypeVerdict
+
+# Judge diagnostics: beyond these the page says, in words, why the verdict deserves less trust.
+POSITION_CONSISTENCY_MIN = 0.7
+POSITION_A_SHARE_MAX_DEVIATION = 0.15  # outside [0.35, 0.65]
+TIE_RATE_MAX = 0.5
+JUDGE_CHECK_MIN = 0.7  # SPEC: below this the judge cannot discriminate -> no GO
+LENGTH_SLOPE_MAX = 0.2  # |b1| of s ~ b0 + b1*x, x in [-1, 1]
+MIN_N = 30  # SPEC: n < 30 -> INCONCLUSIVE
+
+
+def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: float | None = None) -> list[str]:
+    """Plain sentences for whatever undermines this type's verdict (a_share/length_slope: from diagnostics
+    unless given, e.g. computed from the pairs of an imported file)."""
+    diag = tv.diagnostics
+    if a_share is None and diag is not None:
+        a_share = diag.position_a_share
+    if length_slope is None and diag is not None:
+        length_slope = diag.length_slope
+    out: list[str] = []
+    if tv.n == 0:
+        out.append("No completed pairs: nothing can be decided for this type.")
+    elif tv.n < MIN_N:
+        out.append(f"Only {tv.n} completed pairs (fewer than {MIN_N}): too few to decide either way.")
+    total = tv.n + tv.n_failed
+    if total and tv.n_failed / total > 0.1:
+        out.append(
+            f"{tv.n_failed} of {total} pairs failed and are left out; if failures are not random "
+            "(e.g. the candidate fails on hard prompts) the estimate is optimistic."
+        )
+    cal = tv.diagnostics.calibration if tv.diagnostics else None
+    if cal is not None and cal.n_pairs:
+        out.append(
+            f"Verdicts of {cal.n_pairs} pairs are position-calibrated from the judge's logprobs: each pair goes to "
+            f"the answer the judge's log-odds favour over both positions; {cal.changed} verdicts differ from the "
+            "word the judge wrote. A judge that needs this is weak. Position consistency, the A share and "
+            "the tie rate describe the judge's own words, and so does the judge check."
+        )
+    pc = tv.position_consistency
+    if pc is not None and pc < POSITION_CONSISTENCY_MIN:
+        out.append(
+            f"Position consistency is {fmt_pct(pc)} (below {fmt_pct(POSITION_CONSISTENCY_MIN)}): the judge "
+            "often changes its mind when the two answers swap places, so its verdicts here are partly noise."
+        )
+    if a_share is not None and abs(a_share - 0.5) > POSITION_A_SHARE_MAX_DEVIATION:
+        out.append(
+            f"The judge picked the answer shown first (position A) in {fmt_pct(a_share)} of its decisive "
+            "verdicts: it is biased by position. Judging both orders cancels the bias in the estimate, "
+            "but a biased judge is less able to tell the answers apart."
+        )
+    if tv.tie_rate is not None and tv.tie_rate > TIE_RATE_MAX:
+        out.append(
+            f"{fmt_pct(tv.tie_rate)} of judgments are ties: a judge that cannot tell answers apart makes "
+            "any candidate look equivalent."
+        )
+    if tv.judge_check is None:
+        out.append(
+            "No judge check ran for this type: nothing shows that the judge can tell a good answer from "
+            "a truncated copy of it here."
+        )
+    elif tv.judge_check.pass_rate is None:
+        out.append("The judge check produced no readable comparison: the judge's discrimination is unknown.")
+    elif tv.judge_check.pass_rate < JUDGE_CHECK_MIN:
+        out.append(
+            f"Judge check: the judge preferred the intact answer over a truncated copy in only "
+            f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n} checks (below "
+            f"{fmt_pct(JUDGE_CHECK_MIN)}): it cannot discriminate on this type, so no GO is possible."
+        )
+    if length_slope is not None and abs(length_slope) > LENGTH_SLOPE_MAX:
+        longer = "longer" if length_slope > 0 else "shorter"
+        out.append(
+            f"Length slope {fmt_signed(length_slope)}: the judge favours the {longer} answer. Trust the "
+            "length-controlled interval over the raw one."
+        )
+    return out
