@@ -19,7 +19,14 @@ from typing import Any
 from equiv.analyze import analyze
 from equiv.config import Settings
 from equiv.errors import AbortedError, InputError
-from equiv.judging.pairwise import LOCAL_JUDGE_PARAMS, LOCAL_JUDGE_PREFILL, Judge, degrade, judge_params
+from equiv.judging.pairwise import (
+    LOCAL_JUDGE_CLOSE,
+    LOCAL_JUDGE_PARAMS,
+    LOCAL_JUDGE_PREFILL,
+    Judge,
+    degrade,
+    judge_params,
+)
 from equiv.judging.prompt import find_template, template_hash
 from equiv.llm import client
 from equiv.llm.cache import CallCache
@@ -330,7 +337,8 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
     judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
                   params=judge_params(client.supports_json_schema(m.judge) and not is_local(m.judge.name),
                                       LOCAL_JUDGE_PARAMS if is_local(m.judge.name) else None),
-                  sequential=is_local(m.judge.name), prefill=LOCAL_JUDGE_PREFILL if is_local(m.judge.name) else "")
+                  sequential=is_local(m.judge.name), prefill=LOCAL_JUDGE_PREFILL if is_local(m.judge.name) else "",
+                  close=LOCAL_JUDGE_CLOSE if is_local(m.judge.name) else "")
     w = _Work(settings, m, run, runner, judge, emit)
     # The judge check's sample is known before any call (it needs only baseline answers), so checks run
     # interleaved with the pairs instead of in a second, slower phase after them.

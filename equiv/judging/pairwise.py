@@ -39,8 +39,10 @@ class Judge:
     # again (with other pairs' calls in between, llama.cpp re-read the whole conversation for the second order)
     sequential: bool = False
     # the start of the reply, sent as the assistant's own words (local judges): the model writes only the
-    # verdict word that follows; servers that echo it back and servers that return only the rest both parse
+    # verdict word that follows, and `close` ends the object; servers that echo the prefill and servers that
+    # return only the word both parse, and so does a server that ignores both and writes the whole object
     prefill: str = ""
+    close: str = ""
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def one(self, order: str, messages: list[dict[str, Any]], a: str, b: str) -> Judgment | JudgeFailure:
@@ -56,7 +58,8 @@ class Judge:
                 return JudgeFailure(order=order, judge=self.spec.name, error=f"judge call failed: {err.message}")
             winner, reason = parse_reply(comp.output)
             if winner is None and self.prefill:
-                winner, reason = parse_reply(self.prefill + comp.output)
+                rest = comp.output.removeprefix(self.prefill)
+                winner, reason = parse_reply(self.prefill + rest + self.close)
             if winner is not None:
                 return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason,
                                 logprobs=verdict_logprobs(comp.first_token_logprobs) if self.prefill else None)
@@ -83,16 +86,18 @@ class Judge:
         return judgments, failures
 
 
-# A local judge on CPU: each decoded token costs a whole forward pass (~40 ms for 1.5B parameters on 2
-# cores), and a small model decides before it explains, so a reason adds seconds per call and nothing to
-# the verdict. The reply's opening `{"winner": "` is prefilled (read with the prompt: ~16 ms a token here,
-# against ~40 ms to decode one) and llama.cpp's grammar lets the model write only the verdict word and the
-# closing `"}`: the reply always parses, and the parser records no reason.
+# A local judge on CPU: each forward pass of the 1.5B model costs ~40 ms on 2 cores, and a small model
+# decides before it explains, so a reason adds seconds per call and nothing to the verdict. The reply's
+# opening `{"winner": "` is prefilled (read with the prompt: ~16 ms a token here) and llama.cpp's grammar
+# admits only the verdict word, so the model's first token (sampled from the prompt's own last pass) is
+# the verdict and at most one more pass ends it; equiv closes the object with `"}`. Every reply parses
+# and no reason is recorded.
 LOCAL_JUDGE_PREFILL = '{"winner": "'
-LOCAL_JUDGE_GRAMMAR = 'root ::= ("A" | "B" | "tie") "\\"}"'
+LOCAL_JUDGE_CLOSE = '"}'
+LOCAL_JUDGE_GRAMMAR = 'root ::= "A" | "B" | "tie"'
 # The verdict token's alternatives come back with it (top 20: "A", "B" and "tie" are nearly always among
 # them); the analysis may use them to correct the judge's position preference (judge_calibration).
-LOCAL_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 4, "logprobs": True, "top_logprobs": 20,
+LOCAL_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 2, "logprobs": True, "top_logprobs": 20,
                                       "extra_body": {"grammar": LOCAL_JUDGE_GRAMMAR}}
 VERDICT_WORDS = ("A", "B", "tie")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from equiv.judging.pairwise import LOCAL_JUDGE_PREFILL, Judge
+from equiv.judging.pairwise import LOCAL_JUDGE_CLOSE, LOCAL_JUDGE_PREFILL, Judge
 from equiv.judging.prompt import find_template, render
 from tests.judging.test_hostile import SPEC, ScriptedRunner
 
@@ -16,7 +16,7 @@ CONV = [{"role": "user", "content": "Route this ticket. Labels: billing, login.\
 def _judge(replies: list[str]) -> tuple[Judge, ScriptedRunner]:
     runner = ScriptedRunner(replies)
     judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=1, params={},  # type: ignore[arg-type]
-                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+                  sequential=True, prefill=LOCAL_JUDGE_PREFILL, close=LOCAL_JUDGE_CLOSE)
     return judge, runner
 
 
@@ -30,14 +30,17 @@ def test_the_reply_is_prefilled_as_the_assistants_own_words() -> None:
         assert prompt[0]["role"] == "user" and "<answer_a>" in prompt[0]["content"]
 
 
-def test_servers_that_return_only_the_continuation_parse_too() -> None:
-    judge, _ = _judge(['tie"}', 'B"}'])
-    judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("x", "y")))
-    assert not failures and [j.winner for j in judgments] == ["tie", "B"]
+def test_every_way_a_server_may_return_the_verdict_word_parses() -> None:
+    """llama.cpp echoes the prefill and stops after the word; others return the word only, or the rest."""
+    replies = ['{"winner": "tie', "B", 'A"}', '{"winner": "B"}']
+    judge, _ = _judge(replies)
+    for expected in (["tie", "B"], ["A", "B"]):
+        judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("x", "y")))
+        assert not failures and [j.winner for j in judgments] == expected
 
 
 def test_a_reply_that_is_no_verdict_even_with_the_prefill_is_a_failure_never_a_guess() -> None:
-    judge, runner = _judge(["maybe", "C", "A\"}", "A\"}"])
+    judge, runner = _judge(["maybe", '{"winner": "Aardvark', "A", "A"])
     judgments, failures = asyncio.run(judge.both_orders(CONV, "billing", "login", ("x", "y")))
     assert [f.order for f in failures] == ["x"] and "unparseable" in failures[0].error
     assert [j.winner for j in judgments] == ["A"] and len(runner.prompts) == 3  # 2 tries for x, 1 for y

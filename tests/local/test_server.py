@@ -202,11 +202,17 @@ def test_local_price_defaults_to_zero_and_config_wins(fake_backend: Path) -> Non
 
 def test_local_judge_reply_always_parses() -> None:
     """Every string the local judge's grammar admits is a verdict the contract's parser reads."""
-    from equiv.judging.pairwise import LOCAL_JUDGE_GRAMMAR, LOCAL_JUDGE_PARAMS, LOCAL_JUDGE_PREFILL, judge_params
+    from equiv.judging.pairwise import (
+        LOCAL_JUDGE_CLOSE,
+        LOCAL_JUDGE_GRAMMAR,
+        LOCAL_JUDGE_PARAMS,
+        LOCAL_JUDGE_PREFILL,
+        judge_params,
+    )
     from equiv.judging.parse import parse_reply
 
-    for w in ("A", "B", "tie"):
-        assert parse_reply(LOCAL_JUDGE_PREFILL + w + '"}')[0] == w  # the prefill, then what the grammar admits
+    for w in ("A", "B", "tie"):  # the prefill, what the grammar admits, the close
+        assert parse_reply(LOCAL_JUDGE_PREFILL + w + LOCAL_JUDGE_CLOSE)[0] == w
         assert f'"{w}"' in LOCAL_JUDGE_GRAMMAR
     params = judge_params(False, LOCAL_JUDGE_PARAMS)
     assert "response_format" not in params and params["extra_body"]["grammar"] == LOCAL_JUDGE_GRAMMAR
