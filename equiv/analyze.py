@@ -335,6 +335,8 @@ def analyze(
 ) -> Verdict:
     """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
     calibration: dict[str, Calibration] = {}
+    if settings.types:
+        pairs = [p for p in pairs if p.prompt_type in set(settings.types)]
     written = pairs
     if settings.judge_calibration == "position":
         pairs, calibration = calibrate(pairs)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 Winner = Literal["A", "B", "tie"]
 Order = Literal["baseline_first", "candidate_first"]
@@ -76,6 +83,15 @@ class Judgment(BaseModel):
     judge: str = ""
     reason: str = ""
     logprobs: dict[str, float] | None = None
+
+    @field_validator("logprobs", mode="before")
+    @classmethod
+    def _only_verdict_logprobs(cls, v: Any) -> Any:
+        """An imported file may carry some other `logprobs` shape: not ours to read, so left out, not refused."""
+        if isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, int | float) and not isinstance(x, bool)
+                                       for k, x in v.items()):
+            return v
+        return None
 
     @model_serializer(mode="wrap")
     def _drop_absent_logprobs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

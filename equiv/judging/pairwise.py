@@ -61,8 +61,12 @@ class Judge:
                 rest = comp.output.removeprefix(self.prefill)
                 winner, reason = parse_reply(self.prefill + rest + self.close)
             if winner is not None:
+                # logprobs only when the verdict word was all the model wrote (at most 2 tokens: "t" "ie"),
+                # so its first token was the verdict; a server that ignored the prefill and wrote the whole
+                # object decoded "{" first, and those alternatives say nothing about A or B
+                spoke = bool(self.prefill) and comp.completion_tokens <= 2
                 return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason,
-                                logprobs=verdict_logprobs(comp.first_token_logprobs) if self.prefill else None)
+                                logprobs=verdict_logprobs(comp.first_token_logprobs) if spoke else None)
             last = comp.output
         return JudgeFailure(
             order=order, judge=self.spec.name, error=f"unparseable judge reply after {self.retries + 1} tries",
@@ -106,10 +110,11 @@ def verdict_logprobs(alternatives: dict[str, float] | None) -> dict[str, float] 
     """The judge's log-probabilities of writing each verdict word, from its first token's alternatives.
 
     The server reports the model's own distribution (before the grammar): a verdict word missing from the
-    top alternatives is less likely than all of them, so it gets the smallest listed value (an upper bound).
-    None when neither "A" nor "B" is listed: nothing to read the judge's preference from.
+    top alternatives is less likely than all of them: "tie" then gets the smallest listed value (an upper
+    bound). None unless both "A" and "B" are listed (e.g. a server that returns only the chosen token):
+    their difference is what calibration reads, and a floor there would be invented, not read.
     """
-    if not alternatives or ("A" not in alternatives and "B" not in alternatives):
+    if not alternatives or "A" not in alternatives or "B" not in alternatives:
         return None
     floor = min(alternatives.values())
     return {w: round(alternatives.get(w, floor), 6) for w in VERDICT_WORDS}

@@ -103,6 +103,16 @@ class _FakeHandler(BaseHTTPRequestHandler):
         seed = body.get("seed")
         messages = body.get("messages") or []
         text, pt, ct = fake.reply(self.model, messages, seed if isinstance(seed, int) else 0)
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        if fake.is_judge(self.model) and last.get("role") == "assistant" and body.get("grammar"):
+            # as llama.cpp does with a prefilled reply and a grammar for the verdict word: the prefill
+            # comes back with the one word the model wrote after it
+            try:
+                winner = json.loads(text).get("winner")
+            except ValueError:
+                winner = None  # a reply that is no verdict object stays as it was (and fails to parse)
+            if isinstance(winner, str):
+                text, ct = str(last.get("content") or "") + winner, 1
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
                                   "message": {"role": "assistant", "content": text}}
         lp = fake.judge_logprobs(self.model, messages) if body.get("logprobs") else None

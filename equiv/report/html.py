@@ -461,10 +461,13 @@ def _build_context(
     history: Sequence[Mapping[str, Any]] | None,
     text_budget: int,
     text_floor: int = TEXT_CAP_MIN,
+    written: Sequence[Pair] | None = None,
 ) -> dict[str, Any]:
+    """`written`: the pairs as the judge wrote them, when `pairs` carry calibrated verdicts (same order)."""
     info: Mapping[str, Any] = run_info or {}
+    own = written if written is not None else pairs
     by_type: dict[str, list[Pair]] = {}
-    for p in pairs:
+    for p in own:
         by_type.setdefault(p.prompt_type, []).append(p)
     checks_by_type: dict[str, list[Check]] = {}
     for c in checks or []:
@@ -551,8 +554,10 @@ def _build_context(
                 weights.append(_weight(side.output))
     cap = _water_fill(weights, text_budget, TEXT_CAP, text_floor)
     evidence = []
-    for k, (score, _, p) in enumerate(scored):
+    for k, (score, idx, p) in enumerate(scored):
         tags = outcomes(p)
+        if own[idx] is not p and is_inconsistent(own[idx]) and "inconsistent" not in tags:
+            tags.append("inconsistent")  # calibrated verdicts agree by construction; the judge's words did not
         judgments = []
         for j in p.judgments:
             pref = _preferred(j)
@@ -739,12 +744,15 @@ def render_html(
            for tv in verdict.prompt_types):
         from equiv.stats.calibrate import calibrate  # noqa: PLC0415
 
-        # the evidence shows the verdicts the analysis used (each with the judge's own word beside it)
-        pairs, _ = calibrate(pairs)
+        # the evidence shows the verdicts the analysis used (each with the judge's own word beside it);
+        # "inconsistent" and the A share still describe the words the judge wrote
+        written, (pairs, _) = pairs, calibrate(pairs)
+    else:
+        written = pairs
     budget = max(100_000, PAGE_BUDGET - PAGE_OVERHEAD - CARD_OVERHEAD * len(pairs))
     floor = TEXT_CAP_MIN
     while True:
-        html = template.render(**_build_context(verdict, pairs, run_info, checks, history, budget, floor))
+        html = template.render(**_build_context(verdict, pairs, run_info, checks, history, budget, floor, written))
         if len(html.encode("utf-8")) <= MAX_BYTES or floor <= 40:
             return html
         # markup and escaping were heavier than the budget assumed: cut the texts harder

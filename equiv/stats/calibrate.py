@@ -8,7 +8,7 @@ Rule, per pair judged in both orders by one judge with logprobs: l1 = logprob(A)
 baseline is A, l2 = the same when the candidate is A. The judge's pull to position A is in both; its
 preference for the baseline is c = l1 - l2 (the baseline's log-odds advantage, summed over the two
 positions it was shown in). c > 0: the baseline wins both orders (A, then B); c < 0: the candidate
-does; c = 0 (e.g. identical answers): a tie in both. An order where the judge wrote "tie" stays a tie
+does; c = 0 (within 1e-6), or identical answers: a tie in both. An order where the judge wrote "tie" stays a tie
 (its ties are its own). Pairs without logprobs in both orders, and judge checks, keep the judge's own
 words: the judge check still tests the judge as it writes, so a judge that cannot tell an intact answer
 from its truncated copy in its own words still blocks every GO, whatever calibration reads into it.
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from equiv.schema import Calibration, Judgment, Pair
 
 FIRST, SECOND = "baseline_first", "candidate_first"
+TIE_TOLERANCE = 1e-6  # |c| at or below this: a tie (logprobs are stored to 6 decimals)
 
 
 def log_odds(j: Judgment) -> float | None:
@@ -51,6 +52,10 @@ def calibrate_pair(p: Pair) -> tuple[Pair, bool, int]:
         by_judge.setdefault(j.judge, {}).setdefault(j.order, i)
     new = list(p.judgments)
     done = False
+    # identical answers: no judge can prefer one (the same prompt in both orders gives c = 0, up to the
+    # server's float noise from run to run), so they tie
+    same = p.baseline is not None and p.candidate is not None and p.baseline.output is not None and (
+        (p.baseline.output or "").strip() == (p.candidate.output or "").strip())
     for orders in by_judge.values():
         if FIRST not in orders or SECOND not in orders:
             continue
@@ -58,7 +63,10 @@ def calibrate_pair(p: Pair) -> tuple[Pair, bool, int]:
         if l1 is None or l2 is None:
             continue
         c = l1 - l2
-        w1, w2 = ("A", "B") if c > 0 else ("B", "A") if c < 0 else ("tie", "tie")
+        if same or abs(c) <= TIE_TOLERANCE:
+            w1 = w2 = "tie"
+        else:
+            w1, w2 = ("A", "B") if c > 0 else ("B", "A")
         new[orders[FIRST]] = _calibrated(new[orders[FIRST]], w1)
         new[orders[SECOND]] = _calibrated(new[orders[SECOND]], w2)
         done = True

@@ -93,5 +93,14 @@ def test_the_verdict_words_logprobs_are_recorded_with_the_judgment() -> None:
                   sequential=True, prefill=LOCAL_JUDGE_PREFILL)
     judgments, _ = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
     assert [j.logprobs for j in judgments] == [{"A": -0.1, "B": -2.5, "tie": -7.0}] * 2
+
+    class WholeObjectRunner(LogprobRunner):  # ignored the prefill: wrote the object, "{" decoded first
+        async def call(self, spec, messages, params, sample=0):  # type: ignore[no-untyped-def]
+            comp = await super().call(spec, messages, params, sample)
+            return comp.model_copy(update={"completion_tokens": 7})
+
+    judge.runner = WholeObjectRunner(['{"winner": "A"}', '{"winner": "B"}'])  # type: ignore[assignment]
+    judgments, _ = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
+    assert [j.winner for j in judgments] == ["A", "B"] and [j.logprobs for j in judgments] == [None, None]
     plain = Completion(model="m", output="", prompt_tokens=0, completion_tokens=0, cost_usd=0)
     assert plain.first_token_logprobs is None

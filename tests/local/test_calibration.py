@@ -71,3 +71,6 @@ def test_first_token_logprobs_reads_the_openai_shape() -> None:
     assert alts == {"A": -0.2, "B": -1.9, " tie": -6.0}
     assert verdict_logprobs(alts) == {"A": -0.2, "B": -1.9, "tie": -6.0}  # unlisted "tie": the floor
     assert first_token_logprobs({"logprobs": None}) is None and verdict_logprobs({"x": -1.0}) is None
+    # a server that returns only the chosen token: no B to compare with, so nothing is recorded (not a floor)
+    only = first_token_logprobs({"logprobs": {"content": [{"token": "A", "logprob": -0.01}]}})
+    assert only == {"A": -0.01} and verdict_logprobs(only) is None

@@ -34,7 +34,7 @@ def _pairs(n: int, bias: float, delta: float, noise: float, seed: int = 0, t: st
         js = [_j("baseline_first", bias + delta + rng.gauss(0, noise)),
               _j("candidate_first", bias - delta + rng.gauss(0, noise))]
         out.append(Pair(pair_id=f"{t}{i}", prompt_type=t, baseline=Side(model="b", output="x" * 50, cost_usd=2e-4),
-                        candidate=Side(model="c", output="x" * 50, cost_usd=1e-4), judgments=js))
+                        candidate=Side(model="c", output="y" * 50, cost_usd=1e-4), judgments=js))
     return out
 
 
@@ -63,6 +63,19 @@ def test_a_judge_that_always_writes_a_is_read_from_its_logprobs() -> None:
     assert any("position-calibrated" in n and "60 differ" in n for n in verdict.notes)
     page = render_html(verdict, pairs, {}, checks)  # the evidence shows the word written and the one used
     assert "reply A, calibrated B" in page and "position-calibrated from the judge" in page
+    assert page.count('data-outcome="lost inconsistent"') == 60  # lost (calibrated), inconsistent (as written)
+
+
+def test_identical_answers_and_float_noise_tie() -> None:
+    """Identical answers tie even if the server's float noise makes c a hair off 0; so does |c| <= 1e-6."""
+    p = _pairs(1, bias=2.0, delta=0.0, noise=0.0)[0]
+    p.candidate = Side(model="c", output=p.baseline.output if p.baseline else "", cost_usd=1e-4)
+    p.judgments[1] = _j("candidate_first", 2.0 + 1e-4)  # the same prompt, re-evaluated: c = -1e-4
+    assert [j.winner for j in calibrate_pair(p)[0].judgments] == ["tie", "tie"]
+    p.candidate = Side(model="c", output="different", cost_usd=1e-4)
+    assert [j.winner for j in calibrate_pair(p)[0].judgments] == ["B", "A"]  # not identical: c decides
+    p.judgments[1] = _j("candidate_first", 2.0 + 5e-7)
+    assert [j.winner for j in calibrate_pair(p)[0].judgments] == ["tie", "tie"]
 
 
 def test_a_blind_judge_cannot_reach_go_through_calibration() -> None:
@@ -76,6 +89,8 @@ def test_a_blind_judge_cannot_reach_go_through_calibration() -> None:
 def test_identical_answers_tie_and_an_able_judge_can_give_go() -> None:
     """Same prompt, same answers: the same log-odds in both orders, so c = 0 and the pair is a tie."""
     pairs = _pairs(60, bias=2.0, delta=0.0, noise=0.0)
+    for p in pairs:
+        p.candidate = Side(model="c", output="x" * 50, cost_usd=1e-4)
     checks = _checks(10, bias=0.5, delta=2.0)  # in its own words it prefers the intact answer in both orders
     tv = analyze(pairs, checks, _settings("position"), run_id="r").prompt_types[0]
     assert tv.quality_diff is not None and tv.quality_diff.estimate == 0.0 and tv.quality_diff.ci_low == 0.0
@@ -105,5 +120,7 @@ def test_pairs_without_logprobs_are_named_in_the_reasons() -> None:
 
 def test_logprobs_are_an_optional_field_of_a_judgment() -> None:
     assert "logprobs" not in Judgment(order="baseline_first", winner="A").model_dump_json()
+    other = Judgment.model_validate({"order": "x", "winner": "A", "logprobs": [{"token": "A", "logprob": -1}]})
+    assert other.logprobs is None  # an imported file's own logprobs shape is left out, not refused
     j = Judgment.model_validate_json(_j("baseline_first", 1.0).model_dump_json())
     assert j.logprobs is not None and set(j.logprobs) == {"A", "B", "tie"}
