@@ -334,17 +334,16 @@ def analyze(
     aborted: str | None = None,
 ) -> Verdict:
     """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
-    calibration: dict[str, Calibration] = {}
-    if settings.types:
-        pairs = [p for p in pairs if p.prompt_type in set(settings.types)]
-    written = pairs
-    if settings.judge_calibration == "position":
-        pairs, calibration = calibrate(pairs)
     wanted = set(settings.types) if settings.types else None
+    if wanted is not None:
+        pairs = [p for p in pairs if p.prompt_type in wanted]
+    calibration: dict[str, Calibration] = {}
+    scored = pairs
+    if settings.judge_calibration == "position":
+        scored, calibration = calibrate(pairs)
     by_type: dict[str, list[Pair]] = defaultdict(list)
-    for p in pairs:
-        if wanted is None or p.prompt_type in wanted:
-            by_type[p.prompt_type].append(p)
+    for p in scored:
+        by_type[p.prompt_type].append(p)
     for t in wanted or ():
         by_type.setdefault(t, [])
     names = sorted(by_type)
@@ -354,11 +353,11 @@ def analyze(
 
     judged = {t: _collect(t, by_type[t]) for t in names}
     if calibration:  # scores from the calibrated verdicts; the judge's diagnostics from the words it wrote
-        own: dict[str, list[Pair]] = defaultdict(list)
-        for p in written:
-            own[p.prompt_type].append(p)
+        written: dict[str, list[Pair]] = defaultdict(list)
+        for p in pairs:
+            written[p.prompt_type].append(p)
         for t in names:
-            w = _collect(t, own[t])
+            w = _collect(t, written[t])
             judged[t] = replace(judged[t], n_ties=w.n_ties, n_decisive=w.n_decisive, n_position_a=w.n_position_a,
                                 n_both_orders=w.n_both_orders, n_consistent=w.n_consistent)
     boots = {t: _bootstrap(d, settings) if d.scores.size else None for t, d in judged.items()}

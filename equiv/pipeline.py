@@ -334,11 +334,12 @@ async def _execute(traffic: Path, settings: Settings, m: Models, run: RunDir, sa
                     max_spend_usd=settings.max_spend_usd,
                     api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, m.judge.name}},
                     default_max_tokens=settings.max_tokens_default, on_event=emit, seed=settings.seed)
+    local_judge = is_local(m.judge.name)
     judge = Judge(runner=runner, spec=m.judge, template=tpl_text, retries=settings.judge_retries,
-                  params=judge_params(client.supports_json_schema(m.judge) and not is_local(m.judge.name),
-                                      LOCAL_JUDGE_PARAMS if is_local(m.judge.name) else None),
-                  sequential=is_local(m.judge.name), prefill=LOCAL_JUDGE_PREFILL if is_local(m.judge.name) else "",
-                  close=LOCAL_JUDGE_CLOSE if is_local(m.judge.name) else "")
+                  params=judge_params(client.supports_json_schema(m.judge) and not local_judge,
+                                      LOCAL_JUDGE_PARAMS if local_judge else None),
+                  sequential=local_judge, prefill=LOCAL_JUDGE_PREFILL if local_judge else "",
+                  close=LOCAL_JUDGE_CLOSE if local_judge else "")
     w = _Work(settings, m, run, runner, judge, emit)
     # The judge check's sample is known before any call (it needs only baseline answers), so checks run
     # interleaved with the pairs instead of in a second, slower phase after them.

@@ -103,6 +103,15 @@ def _between(text: str, tag: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _fact_counts(prompt: str) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """Each answer of a rendered judge prompt with the number of the conversation's facts it covers."""
+    conv, a, b = _between(prompt, "conversation") or "", _between(prompt, "answer_a"), _between(prompt, "answer_b")
+    if a is None or b is None:
+        return None
+    wanted = set(facts(conv))
+    return (a, len(wanted & set(facts(a)))), (b, len(wanted & set(facts(b))))
+
+
 def judge(model: str, messages: list[dict[str, Any]]) -> str:
     """Reply of a simulated judge to a rendered judge prompt (see judges/pairwise.md)."""
     name = model.split("/", 1)[-1]
@@ -111,14 +120,10 @@ def judge(model: str, messages: list[dict[str, Any]]) -> str:
         return json.dumps({"winner": "A", "reason": "A is better."})
     if name == "judge-tie":
         return json.dumps({"winner": "tie", "reason": "Both are equally good."})
-    conv = _between(prompt, "conversation") or ""
-    a = _between(prompt, "answer_a")
-    b = _between(prompt, "answer_b")
-    if a is None or b is None:
+    counts = _fact_counts(prompt)
+    if counts is None:
         return "I cannot find the two answers."
-    wanted = set(facts(conv))
-    ca = len(wanted & set(facts(a)))
-    cb = len(wanted & set(facts(b)))
+    (a, ca), (b, cb) = counts
     winner = "A" if ca > cb else "B" if cb > ca else "tie"
     if name == "judge-biased":  # writes the most likely word of its (position-biased) distribution
         lp = _biased_logprobs(ca, cb)
@@ -145,12 +150,11 @@ def judge_logprobs(model: str, messages: list[dict[str, Any]]) -> dict[str, floa
     """The verdict word's log-probabilities for judges that have them (judge-biased), else None."""
     if model.split("/", 1)[-1] != "judge-biased":
         return None
-    prompt = "\n".join(content_text(m) for m in messages)
-    conv, a, b = _between(prompt, "conversation") or "", _between(prompt, "answer_a"), _between(prompt, "answer_b")
-    if a is None or b is None:
+    counts = _fact_counts("\n".join(content_text(m) for m in messages))
+    if counts is None:
         return None
-    wanted = set(facts(conv))
-    return _biased_logprobs(len(wanted & set(facts(a))), len(wanted & set(facts(b))))
+    (_, ca), (_, cb) = counts
+    return _biased_logprobs(ca, cb)
 
 
 def is_judge(model: str) -> bool:

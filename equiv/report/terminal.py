@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from equiv.report.markdown import DASH, fmt_interval, fmt_pct, fmt_usd
+from equiv.report.warnings import type_warnings
 from equiv.schema import Interval, Verdict
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -74,8 +75,6 @@ def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None
     if verdict.eval_cost_usd is not None:
         overall += Text(f"   evaluation cost ${verdict.eval_cost_usd:.4f}")
     console.print(overall)
-    from equiv.report.warnings import type_warnings  # noqa: PLC0415
-
     for tv in verdict.prompt_types:  # a GO is what gets acted on: what weakens it is printed with it
         if tv.verdict == "GO":
             for w in type_warnings(tv):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from equiv.report.markdown import fmt_pct, fmt_signed
 from equiv.schema import TypeVerdict
+from equiv.stats.decide import JUDGE_CHECK_MIN_PASS as JUDGE_CHECK_MIN
+from equiv.stats.decide import MIN_PAIRS as MIN_N
 
 # Judge diagnostics: beyond these the page says, in words, why the verdict deserves less trust.
 POSITION_CONSISTENCY_MIN = 0.7
 POSITION_A_SHARE_MAX_DEVIATION = 0.15  # outside [0.35, 0.65]
 TIE_RATE_MAX = 0.5
-JUDGE_CHECK_MIN = 0.7  # SPEC: below this the judge cannot discriminate -> no GO
 LENGTH_SLOPE_MAX = 0.2  # |b1| of s ~ b0 + b1*x, x in [-1, 1]
-MIN_N = 30  # SPEC: n < 30 -> INCONCLUSIVE
 
 
 def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: float | None = None) -> list[str]:
@@ -34,7 +34,7 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
             f"{tv.n_failed} of {total} pairs failed and are left out; if failures are not random "
             "(e.g. the candidate fails on hard prompts) the estimate is optimistic."
         )
-    cal = tv.diagnostics.calibration if tv.diagnostics else None
+    cal = diag.calibration if diag is not None else None
     if cal is not None and cal.n_pairs:
         out.append(
             f"Verdicts of {cal.n_pairs} pairs are position-calibrated from the judge's logprobs: each pair goes to "
