@@ -26,11 +26,11 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from equiv.analyze import analyze, pair_score  # noqa: E402
-from equiv.config import Settings  # noqa: E402
-from equiv.schema import Pair, Verdict  # noqa: E402
-from equiv.stats.length import length_covariate  # noqa: E402
-from tests.statistics.sim import SimJudge, World, simulate  # noqa: E402
+from equiv.analyze import analyze, pair_score
+from equiv.config import Settings
+from equiv.schema import Pair, Verdict
+from equiv.stats.length import length_covariate
+from tests.statistics.sim import SimJudge, World, simulate
 
 
 def make_data(n_types: int, n_pairs: int) -> list[Pair]:
@@ -84,9 +84,7 @@ def main() -> None:
     args = ap.parse_args()
 
     pairs = make_data(args.types, args.pairs)
-    print(
-        f"data: {args.types} prompt-types x {args.pairs} pairs, {args.resamples} resamples, raw + LC + cost"
-    )
+    print(f"data: {args.types} prompt-types x {args.pairs} pairs, {args.resamples} resamples, raw + LC + cost")
     base = Settings(bootstrap=args.resamples, alpha=args.alpha, seed=0)
     results: dict[str, Verdict] = {}
     ours_time: dict[str, float] = {}
@@ -96,9 +94,7 @@ def main() -> None:
         verdict, wall, cpu, peak = timed_analyze(pairs, s)
         results[ci] = verdict
         ours_time[ci], ours_cpu[ci] = wall, cpu
-        print(
-            f"equiv analyze() ci={ci:<10} wall {wall:6.2f} s   cpu {cpu:6.2f} s   tracemalloc peak {peak:7.1f} MiB"
-        )
+        print(f"equiv analyze() ci={ci:<10} wall {wall:6.2f} s   cpu {cpu:6.2f} s   tracemalloc peak {peak:7.1f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(f"process max RSS so far (data + interpreter + analysis): {rss:.0f} MiB")
 
@@ -118,8 +114,10 @@ def main() -> None:
                 ]
             )
         mc_sd[ci] = float(np.std(np.array(ends), axis=0, ddof=1).mean())
-        print(f"equiv Monte Carlo sd of an interval end, ci={ci} (5 seeds, mean over types, raw/LC, ends): "
-              f"{mc_sd[ci]:.4f}")
+        print(
+            f"equiv Monte Carlo sd of an interval end, ci={ci} (5 seeds, mean over types, raw/LC, ends): "
+            f"{mc_sd[ci]:.4f}"
+        )
 
     by_type: dict[str, list[Pair]] = {}
     for p in pairs:

@@ -26,10 +26,10 @@ os.environ.setdefault("EQUIV_BACKOFF_BASE_S", "0.01")
 os.environ.setdefault("EQUIV_BACKOFF_MAX_S", "0.2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from equiv.config import load_settings  # noqa: E402
-from equiv.pipeline import compare  # noqa: E402
-from equiv.testing.loopback import LoopbackServer  # noqa: E402
-from tests.integration.conftest import make_records, write_config, write_jsonl  # noqa: E402
+from equiv.config import load_settings
+from equiv.pipeline import compare
+from equiv.testing.loopback import LoopbackServer
+from tests.integration.conftest import make_records, write_config, write_jsonl
 
 FAULTS = dict(rate_429=0.20, rate_500=0.10, rate_timeout=0.05, rate_reset=0.05, rate_garbage=0.10)
 
@@ -40,9 +40,18 @@ def one_run(folder: Path, pairs: int, concurrency: int, timeout: float, faulty: 
     traffic = write_jsonl(folder / "traffic.jsonl", make_records(["triage", "reply"], per_type))
     kw: dict[str, Any] = dict(FAULTS, retry_after=0.02, timeout_sleep_s=timeout * 2) if faulty else {}
     with LoopbackServer(seed=5, **kw) as srv:
-        cfg = write_config(folder / "equiv.toml", srv, baseline="skill-95", candidate="skill-60", per_type=per_type,
-                           concurrency=concurrency, timeout_s=timeout, max_retries=12, judge_retries=6,
-                           bootstrap=1000)
+        cfg = write_config(
+            folder / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=per_type,
+            concurrency=concurrency,
+            timeout_s=timeout,
+            max_retries=12,
+            judge_retries=6,
+            bootstrap=1000,
+        )
         settings = load_settings(cfg)
         t0 = time.perf_counter()
         result = compare(traffic, settings, out=folder / "reports")
@@ -55,11 +64,18 @@ def one_run(folder: Path, pairs: int, concurrency: int, timeout: float, faulty: 
         "wall": wall,
         "requests": len(requests),
         "faults": Counter(q["fault"] for q in requests if q["fault"]),
-        "pairs": {p["pair_id"]: (p["candidate"]["output"] if p["candidate"] else None,
-                                 sorted((j["order"], j["winner"]) for j in p["judgments"]), p["error"])
-                  for p in lines},
-        "checks": {c["pair_id"]: sorted((j["order"], j["winner"]) for j in c["judgments"])
-                   for c in (json.loads(x) for x in (run / "checks.jsonl").read_text().splitlines())},
+        "pairs": {
+            p["pair_id"]: (
+                p["candidate"]["output"] if p["candidate"] else None,
+                sorted((j["order"], j["winner"]) for j in p["judgments"]),
+                p["error"],
+            )
+            for p in lines
+        },
+        "checks": {
+            c["pair_id"]: sorted((j["order"], j["winner"]) for j in c["judgments"])
+            for c in (json.loads(x) for x in (run / "checks.jsonl").read_text().splitlines())
+        },
         "verdict": json.loads((run / "verdict.json").read_text()),
         "calls": json.loads((run / "run.json").read_text())["calls"],
         "bought_twice": sum(n - 1 for n in successes.values()),
@@ -85,19 +101,27 @@ def main() -> None:
     same_checks = clean["checks"] == faulty["checks"]
     same_verdict = strip(clean["verdict"]) == strip(faulty["verdict"])
     c = faulty["calls"]
-    print(f"pairs: {args.pairs}, concurrency {args.concurrency}, client timeout {args.timeout:g}s, "
-          f"backoff base {os.environ['EQUIV_BACKOFF_BASE_S']}s max {os.environ['EQUIV_BACKOFF_MAX_S']}s")
+    print(
+        f"pairs: {args.pairs}, concurrency {args.concurrency}, client timeout {args.timeout:g}s, "
+        f"backoff base {os.environ['EQUIV_BACKOFF_BASE_S']}s max {os.environ['EQUIV_BACKOFF_MAX_S']}s"
+    )
     print(f"clean : {clean['requests']} requests, wall {clean['wall']:.1f}s, verdict {clean['verdict']['verdict']}")
     print(f"faulty: {faulty['requests']} requests, wall {faulty['wall']:.1f}s, verdict {faulty['verdict']['verdict']}")
     print(f"faults injected: {dict(faulty['faults'])} (total {sum(faulty['faults'].values())})")
-    print(f"client saw: {c['faults']}; retries {c['retries']}, max attempts for one call {c['max_attempts']}, "
-          f"backoff slept {c['backoff_s']:.1f}s in total")
+    print(
+        f"client saw: {c['faults']}; retries {c['retries']}, max attempts for one call {c['max_attempts']}, "
+        f"backoff slept {c['backoff_s']:.1f}s in total"
+    )
     print(f"pairs lost: {lost}; calls bought twice: {faulty['bought_twice']}")
-    print(f"identical to the clean run: pairs+judgments {same_pairs}, judge checks {same_checks}, "
-          f"verdict.json (but run id and eval cost) {same_verdict}")
+    print(
+        f"identical to the clean run: pairs+judgments {same_pairs}, judge checks {same_checks}, "
+        f"verdict.json (but run id and eval cost) {same_verdict}"
+    )
     costs = clean["verdict"]["eval_cost_usd"], faulty["verdict"]["eval_cost_usd"]
-    print(f"eval cost: clean ${costs[0]:.4f}, faulty ${costs[1]:.4f} (the faulty run also paid for the unparseable "
-          "judge replies)")
+    print(
+        f"eval cost: clean ${costs[0]:.4f}, faulty ${costs[1]:.4f} (the faulty run also paid for the unparseable "
+        "judge replies)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,14 +23,16 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_litellm_bare import _server_process, bare_loop  # noqa: E402
+from bench_litellm_bare import _server_process, bare_loop
 
-from equiv.config import load_settings  # noqa: E402
-from equiv.llm import fake  # noqa: E402
-from equiv.pipeline import compare  # noqa: E402
+from equiv.config import load_settings
+from equiv.llm import fake
+from equiv.pipeline import compare
 
-WORDS = ("customer account subscription payment duplicate charge support ticket priority urgent device mobile "
-         "desktop browser network firewall certificate renewal export import archive storage quota folder").split()
+WORDS = (
+    "customer account subscription payment duplicate charge support ticket priority urgent device mobile "
+    "desktop browser network firewall certificate renewal export import archive storage quota folder"
+).split()
 
 
 def traffic(path: Path, pairs: int) -> None:
@@ -39,16 +41,37 @@ def traffic(path: Path, pairs: int) -> None:
         for i in range(pairs):
             msgs = [{"role": "user", "content": f"Ticket {i}: " + " ".join(rng.sample(WORDS, 10))}]
             text, pt, ct = fake.reply("skill-95", msgs)
-            f.write(json.dumps({"id": f"r{i}", "prompt_type": "triage", "messages": msgs, "response": text,
-                                "usage": {"prompt_tokens": pt, "completion_tokens": ct}}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"r{i}",
+                        "prompt_type": "triage",
+                        "messages": msgs,
+                        "response": text,
+                        "usage": {"prompt_tokens": pt, "completion_tokens": ct},
+                    }
+                )
+                + "\n"
+            )
 
 
 def config(path: Path, url: str, pairs: int, concurrency: int) -> None:
-    lines = ['baseline = "openai/skill-95"', 'candidate = "openai/skill-93"', 'judge = "openai/judge"',
-             f"per_type = {pairs}", f"concurrency = {concurrency}", "max_spend_usd = 100", "bootstrap = 2000"]
+    lines = [
+        'baseline = "openai/skill-95"',
+        'candidate = "openai/skill-93"',
+        'judge = "openai/judge"',
+        f"per_type = {pairs}",
+        f"concurrency = {concurrency}",
+        "max_spend_usd = 100",
+        "bootstrap = 2000",
+    ]
     for name in ("skill-95", "skill-93", "judge"):
-        lines += [f'[models."openai/{name}"]', f'api_base = "{url}"', "input_cost_per_mtok = 1",
-                  "output_cost_per_mtok = 1"]
+        lines += [
+            f'[models."openai/{name}"]',
+            f'api_base = "{url}"',
+            "input_cost_per_mtok = 1",
+            "output_cost_per_mtok = 1",
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -82,8 +105,10 @@ def main() -> None:
     print(f"  wall:            {wall:.2f} s  (ideal {ideal:.2f} s, {wall / ideal:.2f}x ideal)")
     print(f"  bare litellm:    {bare['wall_s']:.2f} s for the same {n} calls ({bare['wall_s'] / ideal:.2f}x ideal)")
     print(f"  harness / bare:  {wall / bare['wall_s']:.2f}x   (target <= 1.2x)")
-    print(f"  CPU per call:    {cpu / n * 1000:.2f} ms  (bare litellm {bare['cpu_per_call_s'] * 1000:.2f} ms; "
-          "includes judging, the cache, fsync and the analysis)")
+    print(
+        f"  CPU per call:    {cpu / n * 1000:.2f} ms  (bare litellm {bare['cpu_per_call_s'] * 1000:.2f} ms; "
+        "includes judging, the cache, fsync and the analysis)"
+    )
 
 
 if __name__ == "__main__":

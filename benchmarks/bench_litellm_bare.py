@@ -28,7 +28,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _litellm() -> Any:
-    import litellm  # noqa: PLC0415 - imported late so the environment above is set first
+    import litellm
 
     litellm.suppress_debug_info = True
     litellm.disable_hf_tokenizer_download = True
@@ -91,7 +91,7 @@ def main() -> None:
     args = p.parse_args()
 
     if args.in_process:
-        from equiv.testing import LoopbackServer  # noqa: PLC0415
+        from equiv.testing import LoopbackServer
 
         with LoopbackServer(latency_s=args.latency) as srv:
             res = bare_loop(srv.base_url, args.n, args.concurrency)

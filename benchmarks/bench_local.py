@@ -34,9 +34,10 @@ OLD_GRAMMAR = 'root ::= "{\\"winner\\": \\"" ("A" | "B" | "tie") "\\"}"'
 
 
 def _post(base: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(base + "/chat/completions", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=900) as r:  # noqa: S310 - loopback
+    req = urllib.request.Request(
+        base + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=900) as r:
         return dict(json.load(r))
 
 

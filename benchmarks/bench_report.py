@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from equiv.report.html import render_html  # noqa: E402
-from equiv.report.markdown import render_markdown  # noqa: E402
-from tests.report.factory import (  # noqa: E402
+from equiv.report.html import render_html
+from equiv.report.markdown import render_markdown
+from tests.report.factory import (
     make_checks,
     make_history,
     make_pairs,
@@ -92,10 +92,24 @@ def open_time(html: str, n: int, repeat: int = 3) -> None:
         fcp, load = [], []
         for _ in range(repeat):
             dom = subprocess.run(
-                ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp}/profile",
-                 "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
-                capture_output=True, text=True, timeout=120, check=False,
+                [
+                    "chromium",
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    f"--user-data-dir={tmp}/profile",
+                    "--virtual-time-budget=3000",
+                    "--dump-dom",
+                    page.as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             ).stdout
             m1, m2 = re.search(r'data-fcp-ms="(-?\d+)"', dom), re.search(r'data-load-ms="(\d+)"', dom)
             if m1 and m2:
@@ -104,8 +118,10 @@ def open_time(html: str, n: int, repeat: int = 3) -> None:
     if not load:
         print("open time: chromium gave no timing")
         return
-    print(f"open in headless Chromium, {n:,} pairs: first paint median {statistics.median(fcp):.0f} ms, "
-          f"load event median {statistics.median(load):.0f} ms (of {len(load)} opens)")
+    print(
+        f"open in headless Chromium, {n:,} pairs: first paint median {statistics.median(fcp):.0f} ms, "
+        f"load event median {statistics.median(load):.0f} ms (of {len(load)} opens)"
+    )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,7 @@ def measure(phase: str, path: str, per_type: int) -> dict[str, float]:
             n += 1
     elif phase == "sample":
         stats = ReadStats()
-        sample = stratified_sample(
-            read_traffic(path, stats=stats), per_type=per_type, seed=0, require_response=True
-        )
+        sample = stratified_sample(read_traffic(path, stats=stats), per_type=per_type, seed=0, require_response=True)
         n = stats.read
         assert sample.n_records <= per_type * len(sample.volume)
     elapsed = time.perf_counter() - start

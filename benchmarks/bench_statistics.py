@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from equiv.analyze import analyze, pair_score  # noqa: E402
-from equiv.config import Settings  # noqa: E402
-from equiv.schema import Pair, TypeVerdict  # noqa: E402
-from equiv.stats.decide import samples_needed  # noqa: E402
-from tests.statistics.sim import SimJudge, World, mirrored, simulate  # noqa: E402
+from equiv.analyze import analyze, pair_score
+from equiv.config import Settings
+from equiv.schema import Pair, TypeVerdict
+from equiv.stats.decide import samples_needed
+from tests.statistics.sim import SimJudge, World, mirrored, simulate
 
 MARGIN, ALPHA = 0.10, 0.05
 CHUNK = 50
@@ -111,10 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     run = Runner(args.reps, args.bootstrap, args.workers)
     t0 = time.perf_counter()
-    print(
-        f"margin {MARGIN}, alpha {ALPHA}, {args.bootstrap} resamples per study, "
-        "200 pairs per study unless said"
-    )
+    print(f"margin {MARGIN}, alpha {ALPHA}, {args.bootstrap} resamples per study, 200 pairs per study unless said")
     go = lambda t: t.verdict == "GO"  # noqa: E731
     raw_go = lambda t: t.quality_diff is not None and t.quality_diff.ci_low > -MARGIN  # noqa: E731
 

@@ -1,16 +1,22 @@
 """analyze(pairs, checks, settings) -> Verdict: the statistics of SPEC, from pairs.jsonl records alone.
 
 Pure: no I/O, no model calls, so `equiv report` can re-decide a finished run with a new margin, alpha
-or correction. Per prompt-type: pair scores -> one set of cluster-bootstrap resamples -> raw and
+or correction. Per prompt-type: pair results (score, cluster, weight, consistency: `pair_results`,
+the one place a judgment becomes a score) -> one set of cluster-bootstrap resamples -> raw and
 length-controlled intervals and the cost saving interval (all from the same resamples) -> the
-multiplicity level -> the decision and its reasons.
+multiplicity level -> the decision and its reasons. `analyze_run` also hands back the per-pair and
+per-check results, so the reports show what the analysis used instead of recomputing it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,19 +37,29 @@ from equiv.schema import (
 )
 from equiv.stats import bootstrap as bs
 from equiv.stats.calibrate import calibrate
-from equiv.stats.decide import Evidence, bonferroni_levels, decide, holm_levels, overall, samples_needed
+from equiv.stats.decide import (
+    MIN_PAIRS,
+    Evidence,
+    bonferroni_levels,
+    decide,
+    holm_levels,
+    judge_check_blocks,
+    overall,
+    samples_needed,
+)
 from equiv.stats.length import length_covariate, ols_from_sums
 
 FloatArray = bs.FloatArray
 
+FIRST, SECOND = "baseline_first", "candidate_first"
 # Candidate's score for each (order, winner): in "baseline_first" answer A is the baseline.
 _SCORES: dict[tuple[str, str], float] = {
-    ("baseline_first", "A"): -1.0,
-    ("baseline_first", "B"): 1.0,
-    ("baseline_first", "tie"): 0.0,
-    ("candidate_first", "A"): 1.0,
-    ("candidate_first", "B"): -1.0,
-    ("candidate_first", "tie"): 0.0,
+    (FIRST, "A"): -1.0,
+    (FIRST, "B"): 1.0,
+    (FIRST, "tie"): 0.0,
+    (SECOND, "A"): 1.0,
+    (SECOND, "B"): -1.0,
+    (SECOND, "tie"): 0.0,
 }
 
 
@@ -54,18 +70,137 @@ def judgment_score(j: Judgment) -> float | None:
 
 def pair_score(pair: Pair) -> float | None:
     """Mean over the pair's judgments (both orders, or a panel); None when it has none usable."""
+    if pair.error is not None:
+        return None
     scores = [s for s in map(judgment_score, pair.judgments) if s is not None]
     return sum(scores) / len(scores) if scores else None
 
 
+def pair_cluster(pair: Pair) -> str:
+    """The pair's cluster (SPEC "Clusters"): the id equiv's sampling gave it; for pairs from elsewhere
+    (no prompt_id), the hash of their messages, so duplicated prompts are one cluster there too."""
+    if pair.prompt_id:
+        return pair.prompt_id
+    if pair.messages:
+        blob = json.dumps(pair.messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        return "m-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return pair.pair_id
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """What the analysis made of one pair: the report shows these, it never recomputes them."""
+
+    pair_id: str
+    prompt_type: str
+    cluster: str
+    weight: float
+    score: float | None  # None: not used (failed, or no readable verdict)
+    error: str | None
+    judgments: tuple[Judgment, ...]  # the verdicts the score used (calibrated ones carry `written` as extra)
+    consistent: bool | None  # the judge's own words prefer the same answer in both orders; None: not both
+    one_order: bool  # used, but some judge's verdict exists in one order only (its position bias not cancelled)
+
+    @property
+    def used(self) -> bool:
+        return self.score is not None
+
+    @property
+    def outcome(self) -> str:
+        """lost / won / tie / failed."""
+        if self.score is None:
+            return "failed"
+        return "lost" if self.score < 0 else "won" if self.score > 0 else "tie"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One judge-check comparison as the analysis read it (first verdict per order)."""
+
+    pair_id: str
+    prompt_type: str
+    readable: bool  # both orders have a verdict
+    passed: bool  # the intact answer won in both orders
+    judgments: tuple[Judgment, ...]
+    error: str | None
+
+
+@dataclass
+class Analysis:
+    verdict: Verdict
+    pairs: list[PairResult] = field(default_factory=list)  # in the order of the input pairs
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+def _consistency(judgments: Sequence[Judgment]) -> tuple[bool | None, bool]:
+    """(every judge that gave both orders preferred the same answer in both, some judge gave one order only)."""
+    by_judge: dict[str, dict[str, float]] = {}
+    for j in judgments:
+        s = judgment_score(j)
+        if s is not None:
+            by_judge.setdefault(j.judge, {}).setdefault(j.order, s)
+    both = [o for o in by_judge.values() if len(o) == 2]
+    consistent = all(o[FIRST] == o[SECOND] for o in both) if both else None
+    return consistent, any(len(o) == 1 for o in by_judge.values())
+
+
+def pair_results(pairs: Sequence[Pair], calibration: str = "none") -> tuple[list[PairResult], dict[str, Calibration]]:
+    """Each pair's score (from calibrated verdicts under judge_calibration = "position"), cluster,
+    weight and consistency (always from the words the judge wrote: that is what describes the judge)."""
+    info: dict[str, Calibration] = {}
+    scored: Sequence[Pair] = pairs
+    if calibration == "position":
+        scored, info = calibrate(pairs)
+    out = []
+    for written, p in zip(pairs, scored, strict=True):
+        consistent, one_order = _consistency(written.judgments)
+        score = pair_score(p)
+        out.append(
+            PairResult(
+                pair_id=p.pair_id,
+                prompt_type=p.prompt_type,
+                cluster=pair_cluster(p),
+                weight=float(p.weight) if p.weight is not None and p.weight > 0 else 1.0,
+                score=score,
+                error=p.error if p.error is not None else (None if score is not None else "no readable verdict"),
+                judgments=tuple(p.judgments),
+                consistent=consistent,
+                one_order=one_order and score is not None,
+            )
+        )
+    return out, info
+
+
+def check_results(checks: Sequence[Check]) -> list[CheckResult]:
+    out = []
+    for c in checks:
+        first: dict[str, Judgment] = {}
+        for j in c.judgments:
+            first.setdefault(j.order, j)
+        readable = c.error is None and "intact_first" in first and "degraded_first" in first
+        passed = readable and first["intact_first"].winner == "A" and first["degraded_first"].winner == "B"
+        out.append(
+            CheckResult(
+                pair_id=c.pair_id,
+                prompt_type=c.prompt_type,
+                readable=readable,
+                passed=passed,
+                judgments=tuple(first.values()),
+                error=c.error,
+            )
+        )
+    return out
+
+
 @dataclass
 class _Judged:
-    """The usable pairs of one prompt-type, as arrays, plus counts taken from the raw judgments."""
+    """The usable pairs of one prompt-type, as arrays, plus counts taken from the judgments."""
 
     prompt_type: str
     n_failed: int
     n_judge_failures: int
     scores: FloatArray
+    weights: FloatArray
     codes: np.ndarray  # cluster index of each pair
     n_clusters: int
     base_chars: FloatArray  # nan where an output is missing
@@ -78,24 +213,23 @@ class _Judged:
     n_position_a: int
     n_both_orders: int
     n_consistent: int
+    n_one_order: int
     models: tuple[Counter[str], Counter[str], Counter[str]]  # baseline models, candidate models, judges
 
 
-def _collect(prompt_type: str, pairs: Sequence[Pair]) -> _Judged:
-    """Score each pair and count judge behaviour. Sorted by (cluster, pair_id): input order never matters.
+def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResult]) -> _Judged:
+    """Arrays of one type's usable pairs, sorted by (cluster, pair_id): input order never matters.
 
-    One plain loop over the records (no per-pair containers beyond one small dict): on 20,000 pairs
-    this loop is a fifth of analyze()'s time, the bootstrap itself most of the rest.
+    Ties count the verdicts the scores used; the A share and consistency count the judge's own words.
     """
-    n_failed = 0
-    n_judge_failures = 0
-    rows: list[tuple[str, str, float, float, float, float, float]] = []
-    n_judgments = n_ties = n_decisive = n_a = n_both = n_consistent = 0
+    n_failed = n_judge_failures = 0
+    rows: list[tuple[str, str, float, float, float, float, float, float]] = []
+    n_judgments = n_ties = n_decisive = n_a = n_both = n_consistent = n_one = 0
     models_b: Counter[str] = Counter()
     models_c: Counter[str] = Counter()
     judges: Counter[str] = Counter()
     nan = float("nan")
-    for p in pairs:
+    for p, r in zip(pairs, results, strict=True):
         b, c = p.baseline, p.candidate
         if b is not None and b.model:
             models_b[b.model] += 1
@@ -104,71 +238,61 @@ def _collect(prompt_type: str, pairs: Sequence[Pair]) -> _Judged:
         for j in p.judgments:
             if j.judge:
                 judges[j.judge] += 1
-        if p.judge_failures:
-            n_judge_failures += len(p.judge_failures)
-        if p.error is not None:
+        n_judge_failures += len(p.judge_failures)
+        if r.score is None:
             n_failed += 1
             continue
-        total = 0.0
-        k = 0
-        by_judge: dict[str, dict[str, float]] = {}
-        for j in p.judgments:
-            js = _SCORES.get((j.order, j.winner))
-            if js is None:
+        for j in r.judgments:
+            if judgment_score(j) is None:
                 continue
-            total += js
-            k += 1
-            if j.winner == "tie":
-                n_ties += 1
-            else:
+            n_judgments += 1
+            n_ties += j.winner == "tie"
+        by_judge: dict[str, dict[str, str]] = {}
+        for j in p.judgments:  # the words written
+            if judgment_score(j) is None:
+                continue
+            if j.winner != "tie":
                 n_decisive += 1
-                if j.winner == "A":
-                    n_a += 1
-            orders = by_judge.get(j.judge)
-            if orders is None:
-                by_judge[j.judge] = {j.order: js}
-            elif j.order not in orders:
-                orders[j.order] = js
-        if k == 0:
-            n_failed += 1
-            continue
-        n_judgments += k
-        for orders in by_judge.values():
-            if len(orders) == 2:
-                n_both += 1
-                n_consistent += orders["baseline_first"] == orders["candidate_first"]
+                n_a += j.winner == "A"
+            by_judge.setdefault(j.judge, {}).setdefault(j.order, j.winner)
+        n_both += sum(len(o) == 2 for o in by_judge.values())
+        n_consistent += sum(len(o) == 2 and r.consistent is True for o in by_judge.values())
+        n_one += r.one_order
         rows.append(
             (
-                p.prompt_id or p.pair_id,
+                r.cluster,
                 p.pair_id,
-                total / k,
+                r.score,
+                r.weight,
                 float(len(b.output)) if b is not None and b.output is not None else nan,
                 float(len(c.output)) if c is not None and c.output is not None else nan,
                 b.cost_usd if b is not None and b.cost_usd is not None else nan,
                 c.cost_usd if c is not None and c.cost_usd is not None else nan,
             )
         )
-    rows.sort(key=lambda r: (r[0], r[1]))
-    names = sorted({r[0] for r in rows})
+    rows.sort(key=lambda row: (row[0], row[1]))
+    names = sorted({row[0] for row in rows})
     index = {name: i for i, name in enumerate(names)}
-    col = np.array([r[2:] for r in rows], dtype=np.float64).reshape(len(rows), 5)
+    col = np.array([row[2:] for row in rows], dtype=np.float64).reshape(len(rows), 6)
     return _Judged(
         prompt_type=prompt_type,
         n_failed=n_failed,
         n_judge_failures=n_judge_failures,
         scores=col[:, 0].copy(),
-        codes=np.array([index[r[0]] for r in rows], dtype=np.intp),
+        weights=col[:, 1].copy(),
+        codes=np.array([index[row[0]] for row in rows], dtype=np.intp),
         n_clusters=len(names),
-        base_chars=col[:, 1].copy(),
-        cand_chars=col[:, 2].copy(),
-        cost_b=col[:, 3].copy(),
-        cost_c=col[:, 4].copy(),
+        base_chars=col[:, 2].copy(),
+        cand_chars=col[:, 3].copy(),
+        cost_b=col[:, 4].copy(),
+        cost_c=col[:, 5].copy(),
         n_judgments=n_judgments,
         n_ties=n_ties,
         n_decisive=n_decisive,
         n_position_a=n_a,
         n_both_orders=n_both,
         n_consistent=n_consistent,
+        n_one_order=n_one,
         models=(models_b, models_c, judges),
     )
 
@@ -191,31 +315,36 @@ class _Boot:
     data: _Judged
     x: FloatArray
     length_known: bool
+    lc_extrapolated: bool  # equal length (x = 0) lies outside the observed x
     cost_known: int  # number of pairs with both costs
     estimate: tuple[float, float, float, float]  # raw, lc, slope, saving
     samples: tuple[FloatArray, FloatArray, FloatArray]  # raw, lc, saving
     jackknife: tuple[FloatArray, FloatArray, FloatArray]
-    se_raw: float
+    se: tuple[float, float]  # bootstrap standard errors of raw and lc
     p_value: float
 
 
 def _bootstrap(data: _Judged, settings: Settings) -> _Boot:
+    """Weighted cluster bootstrap: each pair's row is scaled by its weight (the records it stands for),
+    clusters are resampled whole, so every statistic is traffic-weighted and the spread is the clusters'."""
     n = data.scores.size
     has_len = ~(np.isnan(data.base_chars) | np.isnan(data.cand_chars))
     x = np.zeros(n, dtype=np.float64)
     if has_len.any():
         x[has_len] = length_covariate(data.base_chars[has_len], data.cand_chars[has_len])
+    spread = bool(np.any(x))
+    extrapolated = spread and bool(x[has_len].min() > 0 or x[has_len].max() < 0)
     has_cost = ~(np.isnan(data.cost_b) | np.isnan(data.cost_c))
-    s = data.scores
+    s, w = data.scores, data.weights
     cols = np.zeros((n, bs.N_COLUMNS), dtype=np.float64)
-    cols[:, bs.COUNT] = 1.0
-    cols[:, bs.S] = s
-    cols[:, bs.X] = x
-    cols[:, bs.SX] = s * x
-    cols[:, bs.XX] = x * x
-    cols[:, bs.COST_N] = has_cost
-    cols[:, bs.COST_B] = np.where(has_cost, data.cost_b, 0.0)
-    cols[:, bs.COST_C] = np.where(has_cost, data.cost_c, 0.0)
+    cols[:, bs.COUNT] = w
+    cols[:, bs.S] = w * s
+    cols[:, bs.X] = w * x
+    cols[:, bs.SX] = w * s * x
+    cols[:, bs.XX] = w * x * x
+    cols[:, bs.COST_N] = w * has_cost
+    cols[:, bs.COST_B] = np.where(has_cost, w * data.cost_b, 0.0)
+    cols[:, bs.COST_C] = np.where(has_cost, w * data.cost_c, 0.0)
     sums = bs.cluster_sums(data.codes, cols, data.n_clusters)
 
     raw_e, lc_e, slope_e, save_e = _statistics(sums.sum(axis=0))
@@ -223,19 +352,22 @@ def _bootstrap(data: _Judged, settings: Settings) -> _Boot:
     totals = bs.resample_totals(sums, settings.bootstrap, rng)
     raw_b, lc_b, _, save_b = _statistics(totals)
     raw_j, lc_j, _, save_j = _statistics(bs.jackknife_totals(sums))
-    if not np.any(x):  # sd == 0 or no lengths: LC is exactly the raw estimate
+    if not spread:  # sd == 0 or no lengths: LC is exactly the raw estimate
         lc_e, lc_b, lc_j, slope_e = raw_e, raw_b, raw_j, np.array([np.nan])
-    se = float(np.std(raw_b, ddof=1)) if raw_b.size > 1 else float("nan")
+    se_raw = float(np.std(raw_b, ddof=1)) if raw_b.size > 1 else float("nan")
+    finite_lc = lc_b[np.isfinite(lc_b)]
+    se_lc = float(np.std(finite_lc, ddof=1)) if finite_lc.size > 1 else float("nan")
     p = max(bs.share_at_or_below(raw_b, -settings.margin), bs.share_at_or_below(lc_b, -settings.margin))
     return _Boot(
         data=data,
         x=x,
         length_known=bool(has_len.any()),
+        lc_extrapolated=extrapolated,
         cost_known=int(has_cost.sum()),
         estimate=(float(raw_e[0]), float(lc_e[0]), float(slope_e[0]), float(save_e[0])),
         samples=(raw_b, lc_b, save_b),
         jackknife=(raw_j, lc_j, save_j),
-        se_raw=se,
+        se=(se_raw, se_lc),
         p_value=p,
     )
 
@@ -252,19 +384,27 @@ def _interval(
     return Interval(estimate=estimate, ci_low=lo, ci_high=hi), method == "bca"
 
 
-def _judge_check(checks: Sequence[Check]) -> JudgeCheckResult:
-    """n = checks readable in both orders; pass = intact answer preferred in both (A then B)."""
-    n = passed = 0
-    for c in checks:
-        if c.error is not None:
-            continue
-        first: dict[str, str] = {}
-        for j in c.judgments:
-            first.setdefault(j.order, j.winner)
-        if "intact_first" in first and "degraded_first" in first:
-            n += 1
-            passed += first["intact_first"] == "A" and first["degraded_first"] == "B"
-    return JudgeCheckResult(n=n, pass_rate=passed / n if n else None)
+def _clipped(iv: Interval) -> Interval:
+    """An extrapolated LC interval: clipped to the score's range [-1, 1] and marked (SPEC "Length control")."""
+
+    def clip(v: float) -> float:
+        return min(1.0, max(-1.0, v)) if math.isfinite(v) else (-1.0 if v < 0 else 1.0)
+
+    return Interval(estimate=clip(iv.estimate), ci_low=clip(iv.ci_low), ci_high=clip(iv.ci_high), extrapolated=True)
+
+
+def _judge_check(results: Sequence[CheckResult], planned: int | None) -> JudgeCheckResult:
+    """n = checks readable in both orders; pass rate over every check that ran (unreadable ones fail)."""
+    n = sum(c.readable for c in results)
+    unreadable = len(results) - n
+    passed = sum(c.passed for c in results)
+    ran = n + unreadable
+    return JudgeCheckResult(
+        n=n,
+        pass_rate=passed / ran if n else None,
+        n_planned=planned,
+        n_unreadable=unreadable if (unreadable or planned is not None) else None,
+    )
 
 
 @dataclass
@@ -274,27 +414,89 @@ class _Decided:
     raw: Interval | None
     lc: Interval | None
     saving: Interval | None
-    samples_needed: int | None  # computed at this level whatever the label (the caller may override it)
+    samples_needed: int | None
     bca_fallback: bool
 
 
+def _needed(
+    boot: _Boot,
+    raw: Interval,
+    lc: Interval,
+    n_prompts: int,
+    alpha: float,
+    settings: Settings,
+    jc: JudgeCheckResult | None,
+) -> tuple[int | None, str, str | None]:
+    """SPEC's samples_needed: (prompts, the statistic it is computed from, why there is none)."""
+    m = settings.margin
+    if judge_check_blocks(jc):
+        return None, "raw", None  # decide() says more pairs will not help until the check passes
+    lc_blocks = raw.ci_low > -m and lc.ci_low <= -m
+    basis = "length-controlled" if lc_blocks else "raw"
+    if lc_blocks and boot.lc_extrapolated:
+        return (
+            None,
+            basis,
+            (
+                "more of the same prompts would not settle it: what would is pairs where the candidate's answer is "
+                "about as long as the baseline's (e.g. a length cap or instruction), so quality can be told apart "
+                "from length"
+            ),
+        )
+    est, se = (lc.estimate, boot.se[1]) if lc_blocks else (raw.estimate, boot.se[0])
+    need = samples_needed(est, se, n_prompts, m, alpha)
+    if need is None:
+        if est <= -m:
+            return (
+                None,
+                basis,
+                (
+                    f"the {basis} estimate {est:+.3f} is already at or past -{m:g}: more prompts "
+                    "would make a NO_GO more likely, not a GO"
+                ),
+            )
+        return None, basis, None
+    need = max(MIN_PAIRS, need)
+    if need <= n_prompts:
+        why = "more of the same data would not settle it: " + (
+            "at equal length the candidate's quality is what keeps the interval below the margin; what would "
+            "settle it is a candidate whose answers are as long as the baseline's, or a judge less swayed by "
+            "length"
+            if lc_blocks
+            else f"the {n_prompts} prompts in hand already exceed what the power formula (80% power at the estimate) "
+            "asks for; the interval still reaches past the margin, so the estimate is close to it: re-run with "
+            "new prompts (another seed or a later traffic window) or accept that the difference is near the margin"
+        )
+        return None, basis, why
+    return need, basis, None
+
+
 def _decide_at(
-    boot: _Boot | None, n: int, alpha: float, settings: Settings, jc: JudgeCheckResult | None
+    boot: _Boot | None,
+    data: _Judged,
+    alpha: float,
+    settings: Settings,
+    jc: JudgeCheckResult | None,
+    jc_ignored: JudgeCheckResult | None = None,
 ) -> _Decided:
     raw = lc = save = None
     fallback = False
-    need = None
+    need: int | None = None
+    basis, why_not = "raw", None
     saving_est: float | None = None
+    n_prompts = data.n_clusters
     if boot is not None:
         raw, f1 = _interval(boot.samples[0], boot.estimate[0], boot.jackknife[0], alpha, settings.ci)
         lc, f2 = _interval(boot.samples[1], boot.estimate[1], boot.jackknife[1], alpha, settings.ci)
+        if boot.lc_extrapolated:
+            lc = _clipped(lc)
         fallback = f1 or f2
         if boot.cost_known:
             save, _ = _interval(boot.samples[2], boot.estimate[3], boot.jackknife[2], alpha, settings.ci)
             saving_est = save.estimate
-        need = samples_needed(raw.estimate, boot.se_raw, n, settings.margin, alpha)
+        need, basis, why_not = _needed(boot, raw, lc, n_prompts, alpha, settings, jc)
     ev = Evidence(
-        n=n,
+        n=n_prompts,
         margin=settings.margin,
         alpha=alpha,
         raw=raw,
@@ -302,6 +504,11 @@ def _decide_at(
         judge_check=jc,
         saving=saving_est,
         samples_needed=need,
+        needed_basis=basis,
+        needed_why_not=why_not,
+        n_pairs=int(data.scores.size),
+        lc_extrapolated=bool(boot is not None and boot.lc_extrapolated),
+        judge_check_ignored=jc_ignored,
     )
     label, reasons = decide(ev)
     return _Decided(
@@ -310,7 +517,7 @@ def _decide_at(
         raw=raw,
         lc=lc,
         saving=save,
-        samples_needed=need,
+        samples_needed=need if label == "INCONCLUSIVE" else None,
         bca_fallback=fallback,
     )
 
@@ -320,7 +527,13 @@ def _most_common(counts: Counter[str]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def analyze(
+def analyze(pairs: Sequence[Pair], checks: Sequence[Check] | None, settings: Settings, **kw: Any) -> Verdict:
+    """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran); the
+    keywords are `analyze_run`'s."""
+    return analyze_run(pairs, checks, settings, **kw).verdict
+
+
+def analyze_run(
     pairs: Sequence[Pair],
     checks: Sequence[Check] | None,
     settings: Settings,
@@ -332,42 +545,42 @@ def analyze(
     eval_cost_usd: float | None = None,
     monthly_volume: Mapping[str, float | None] | None = None,
     aborted: str | None = None,
-) -> Verdict:
-    """The verdict of SPEC "Statistics" for these pairs (and judge checks, None when none ran)."""
+    planned_checks: Mapping[str, int] | None = None,
+) -> Analysis:
+    """The verdict with the per-pair and per-check results it rests on.
+
+    `checks`: the judge checks that ran (None: none ran). With `settings.judge_check` false they are
+    still reported, but do not block. `planned_checks`: per type, how many checks the run planned
+    (run.json); a type with fewer readable checks than min(10, planned) cannot GO.
+    """
     wanted = set(settings.types) if settings.types else None
     if wanted is not None:
         pairs = [p for p in pairs if p.prompt_type in wanted]
-    calibration: dict[str, Calibration] = {}
-    scored = pairs
-    if settings.judge_calibration == "position":
-        scored, calibration = calibrate(pairs)
-    by_type: dict[str, list[Pair]] = defaultdict(list)
-    for p in scored:
-        by_type[p.prompt_type].append(p)
+    results, calibration = pair_results(pairs, settings.judge_calibration)
+    by_type: dict[str, tuple[list[Pair], list[PairResult]]] = defaultdict(lambda: ([], []))
+    for p, r in zip(pairs, results, strict=True):
+        by_type[p.prompt_type][0].append(p)
+        by_type[p.prompt_type][1].append(r)
     for t in wanted or ():
-        by_type.setdefault(t, [])
+        by_type[t]
     names = sorted(by_type)
-    checks_by_type: dict[str, list[Check]] = defaultdict(list)
-    for c in checks or ():
+    checked = check_results([c for c in checks or () if wanted is None or c.prompt_type in wanted])
+    checks_by_type: dict[str, list[CheckResult]] = defaultdict(list)
+    for c in checked:
         checks_by_type[c.prompt_type].append(c)
 
-    judged = {t: _collect(t, by_type[t]) for t in names}
-    if calibration:  # scores from the calibrated verdicts; the judge's diagnostics from the words it wrote
-        written: dict[str, list[Pair]] = defaultdict(list)
-        for p in pairs:
-            written[p.prompt_type].append(p)
-        for t in names:
-            w = _collect(t, written[t])
-            judged[t] = replace(judged[t], n_ties=w.n_ties, n_decisive=w.n_decisive, n_position_a=w.n_position_a,
-                                n_both_orders=w.n_both_orders, n_consistent=w.n_consistent)
+    judged = {t: _collect(t, *by_type[t]) for t in names}
     boots = {t: _bootstrap(d, settings) if d.scores.size else None for t, d in judged.items()}
-    jcs = {
-        t: _judge_check(checks_by_type[t]) if checks is not None and checks_by_type[t] else None
-        for t in names
-    }
-
-    def n_of(t: str) -> int:
-        return int(judged[t].scores.size)
+    ran: dict[str, JudgeCheckResult | None] = {}
+    for t in names:
+        planned = planned_checks.get(t) if planned_checks is not None else None
+        if checks_by_type[t] or planned:
+            ran[t] = _judge_check(checks_by_type[t], planned)
+        else:
+            ran[t] = None
+    required = settings.judge_check
+    jcs = {t: ran[t] if required else None for t in names}
+    ignored = {t: None if required else ran[t] for t in names}
 
     k = len(names)
     stopped: str | None = None
@@ -378,7 +591,7 @@ def analyze(
         pvals = {t: (b.p_value if (b := boots[t]) is not None else 1.0) for t in names}
 
         def passes(t: str, level: float) -> bool:
-            d = _decide_at(boots[t], n_of(t), level, settings, jcs[t])
+            d = _decide_at(boots[t], judged[t], level, settings, jcs[t])
             return d.label == "GO" and aborted is None
 
         holm = holm_levels(pvals, settings.alpha, passes)
@@ -390,36 +603,43 @@ def analyze(
     notes: list[str] = []
     for t in names:
         data, boot, jc, level = judged[t], boots[t], jcs[t], levels[t]
-        n = n_of(t)
-        d = _decide_at(boot, n, level, settings, jc)
+        n = int(data.scores.size)
+        d = _decide_at(boot, data, level, settings, jc, ignored[t])
         label, reasons = d.label, list(d.reasons)
         if settings.correction != "none" and k > 1:
-            reasons.append(
-                f"tested at alpha {level:.4g} ({settings.correction} correction over {k} prompt-types)"
-            )
+            reasons.append(f"tested at alpha {level:.4g} ({settings.correction} correction over {k} prompt-types)")
         if label == "GO" and t in not_reached:
             label = "INCONCLUSIVE"
             reasons.insert(0, f"Holm's procedure stopped at '{stopped}', so this prompt-type cannot be GO")
         if aborted is not None and label == "GO":
             label = "INCONCLUSIVE"
             reasons.insert(0, f"the run was aborted ({aborted}): results are partial, so no GO")
-        if checks is not None and jc is None:
+        if checks is not None and required and ran[t] is None:
             reasons.append("(no judge check was sampled for this prompt-type)")
         if d.bca_fallback:
             reasons.append("BCa interval degenerate (e.g. no spread in the scores): percentile interval used")
         if data.n_failed:
             reasons.append(f"{data.n_failed} pair(s) failed or had no readable verdict and were excluded")
+        if data.n_one_order:
+            reasons.append(
+                f"{data.n_one_order} of {n} pairs were judged in one order only (the other order's "
+                "verdict could not be read): the judge's position bias is not cancelled in those"
+            )
         if boot is not None and not boot.length_known:
             reasons.append("answer texts are missing: length control could not be applied (LC equals raw)")
         if boot is not None and 0 < boot.cost_known < n:
-            reasons.append(
-                f"cost known for {boot.cost_known} of {n} pairs: cost figures use those pairs only"
-            )
+            reasons.append(f"cost known for {boot.cost_known} of {n} pairs: cost figures use those pairs only")
         cal = calibration.get(t)
         if cal is not None and cal.n_pairs < n:
-            reasons.append(f"judge calibration applied to {cal.n_pairs} of {n} pairs (the others lack the "
-                           f"judge's logprobs in both orders: their verdicts are the judge's own words)")
-        tv = _type_verdict(data, boot, d, label, reasons, jc, level, monthly_volume)
+            reasons.append(
+                f"judge calibration applied to {cal.n_pairs} of {n} pairs (the others lack the "
+                f"judge's logprobs in both orders: their verdicts are the judge's own words)"
+            )
+        if label != d.label:
+            d.samples_needed = None
+        tv = _type_verdict(data, boot, d, label, reasons, ran[t] if not required else jc, level, monthly_volume)
+        if tv.judge_check is not None and not required:
+            tv.judge_check = tv.judge_check.model_copy(update={"required": False})
         if tv.diagnostics is not None:
             tv.diagnostics.calibration = cal
         verdicts.append(tv)
@@ -427,16 +647,16 @@ def analyze(
     n_cal = sum(c.n_pairs for c in calibration.values())
     if n_cal:
         changed = sum(c.changed for c in calibration.values())
-        notes.append(f"verdicts of {n_cal} pair(s) are position-calibrated from the judge's logprobs "
-                     f"(judge_calibration = position): {changed} differ from the word the judge wrote; "
-                     f"judge checks use the judge's own words")
+        notes.append(
+            f"the verdicts of {n_cal} pair(s) judged in both orders are position-calibrated from the "
+            f"judge's logprobs (judge_calibration = position): {changed} of their {2 * n_cal} verdicts "
+            f"differ from the word the judge wrote; judge checks use the judge's own words"
+        )
     top = overall(v.verdict for v in verdicts)
     if not names:
         notes.append("no pairs to analyze")
-    found_b, found_c, found_j = (
-        _most_common(sum((judged[t].models[i] for t in names), Counter())) for i in range(3)
-    )
-    return Verdict(
+    found_b, found_c, found_j = (_most_common(sum((judged[t].models[i] for t in names), Counter())) for i in range(3))
+    verdict = Verdict(
         run_id=run_id,
         baseline=baseline or found_b or settings.baseline or "",
         candidate=candidate or found_c or settings.candidate or "",
@@ -453,6 +673,11 @@ def analyze(
         aborted=aborted,
         notes=notes,
     )
+    return Analysis(verdict=verdict, pairs=results, checks=checked)
+
+
+def _weighted_mean(values: FloatArray, weights: FloatArray) -> float:
+    return float(np.sum(values * weights) / np.sum(weights))
 
 
 def _type_verdict(
@@ -473,11 +698,12 @@ def _type_verdict(
         n_judge_failures=data.n_judge_failures,
         position_a_share=data.n_position_a / data.n_decisive if data.n_decisive else None,
     )
+    w = data.weights
     if boot is not None:
         if boot.cost_known and d.saving is not None:
             known = ~(np.isnan(data.cost_b) | np.isnan(data.cost_c))
-            base = float(data.cost_b[known].mean())
-            cand = float(data.cost_c[known].mean())
+            base = _weighted_mean(data.cost_b[known], w[known])
+            cand = _weighted_mean(data.cost_c[known], w[known])
             volume = monthly_volume.get(data.prompt_type) if monthly_volume else None
             monthly = costs.monthly_projection(volume, base, cand) if volume is not None else None
             cost = CostSummary(
@@ -490,11 +716,11 @@ def _type_verdict(
         if boot.length_known:
             ok = ~(np.isnan(data.base_chars) | np.isnan(data.cand_chars))
             mean_chars = {
-                "baseline": float(data.base_chars[ok].mean()),
-                "candidate": float(data.cand_chars[ok].mean()),
+                "baseline": _weighted_mean(data.base_chars[ok], w[ok]),
+                "candidate": _weighted_mean(data.cand_chars[ok], w[ok]),
             }
         slope = boot.estimate[2]
-        diagnostics.length_slope = slope if np.isfinite(slope) else None
+        diagnostics.length_slope = slope if np.isfinite(slope) and not boot.lc_extrapolated else None
     return TypeVerdict(
         prompt_type=data.prompt_type,
         n=n,
@@ -514,3 +740,21 @@ def _type_verdict(
         n_prompts=data.n_clusters,
         diagnostics=diagnostics,
     )
+
+
+def quality_draws(pairs: Sequence[Pair], settings: Settings) -> dict[str, FloatArray]:
+    """Per prompt-type, the cluster-bootstrap draws of the raw quality difference (SPEC's resamples).
+
+    For comparisons between two runs (nightly regression): the same seeded resamples `analyze` uses.
+    """
+    results, _ = pair_results(pairs, settings.judge_calibration)
+    by_type: dict[str, tuple[list[Pair], list[PairResult]]] = defaultdict(lambda: ([], []))
+    for p, r in zip(pairs, results, strict=True):
+        by_type[p.prompt_type][0].append(p)
+        by_type[p.prompt_type][1].append(r)
+    out: dict[str, FloatArray] = {}
+    for t in sorted(by_type):
+        data = _collect(t, *by_type[t])
+        if data.scores.size:
+            out[t] = _bootstrap(data, settings).samples[0]
+    return out

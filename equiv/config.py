@@ -1,4 +1,11 @@
-"""Settings: equiv.toml (SPEC "Configuration"), CLI overrides, per-model litellm settings and prices."""
+"""Settings: equiv.toml (SPEC "Configuration"), CLI overrides, per-model litellm settings and prices.
+
+Values are strict (SPEC: "a value of the wrong type is an error naming the key"): ``per_type = "200"``,
+``judge_check = "yes"``, ``concurrency = true`` or ``margin = "0.1"`` are refused, not coerced, and a
+boolean is never a number. The one conversion kept is an integer where a number is expected
+(``max_spend_usd = 20``). CLI flags arrive already typed (typer), and so do the settings ``equiv report``
+takes back from a run's run.json; a tuple of prompt-types from Python is taken as a list.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from equiv.errors import InputError
 class ModelSettings(BaseModel):
     """Per-model litellm settings and prices. The key itself is never stored: only the env var's NAME."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     api_base: str | None = None
     api_key_env: str | None = None
     input_cost_per_mtok: float | None = Field(default=None, ge=0)
@@ -25,23 +32,29 @@ class ModelSettings(BaseModel):
     gguf: str | None = None  # local/<name> models only: a GGUF file equiv serves itself (see equiv/local)
 
 
+def _tuple_as_list(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
 class Route(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     traffic: str
     baseline: str
     candidate: str
     prompt_types: list[str] | None = None
-    margin: float | None = Field(default=None, gt=0, lt=2)
+    margin: float | None = Field(default=None, gt=0, lt=1)
     per_type: int | None = Field(default=None, ge=1)
     judge: str | None = None
+
+    _prompt_types_tuple = field_validator("prompt_types", mode="before")(_tuple_as_list)
 
 
 class Settings(BaseModel):
     """Everything that defines a run. All keys optional; CLI flags override the file."""
 
-    model_config = ConfigDict(extra="forbid")
-    margin: float = Field(default=0.10, gt=0, lt=2)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    margin: float = Field(default=0.10, gt=0, lt=1)  # a share of the [-1, 1] scale: (0, 1)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     per_type: int = Field(default=200, ge=1)
     seed: int = 0
@@ -76,6 +89,8 @@ class Settings(BaseModel):
     # where relative paths (judge_template, route traffic) are resolved; not a TOML key
     base_dir: str | None = Field(default=None, exclude=True)
 
+    _types_tuple = field_validator("types", mode="before")(_tuple_as_list)
+
     @field_validator("types")
     @classmethod
     def _no_empty_types(cls, v: list[str] | None) -> list[str] | None:
@@ -94,22 +109,75 @@ class Settings(BaseModel):
         value = os.environ.get(env)
         if not value:
             raise InputError(
-                f"models.\"{model}\".api_key_env names the environment variable {env}, which is not set: "
+                f'models."{model}".api_key_env names the environment variable {env}, which is not set: '
                 f"export {env}=... before running"
             )
         return value
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in TOML: true/false, 'text', 1.5, a table."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)[:60]
+
+
+def _is_number_text(value: Any, integer: bool) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        int(value) if integer else float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _what_to_do(e: Any, leaf: str, in_file: bool) -> str:
+    """What to write instead, for one pydantic error (strict mode: no coercion was attempted)."""
+    kind, given = e["type"], e.get("input")
+    in_file = in_file and bool(e["loc"]) and isinstance(e["loc"][-1], str)  # `key = value`, not an item of a list
+    if e["loc"] == ("models",):
+        return 'write one table per model: [models."name"]'
+    if e["loc"] == ("routes",):
+        return "write one [[routes]] table per route"
+    if kind in ("int_type", "float_type"):
+        if isinstance(given, bool):
+            return "write a number, not true/false"
+        if in_file and _is_number_text(given, kind == "int_type"):
+            return f"write {leaf} = {given.strip()} (no quotes)"
+        return "write a whole number" if kind == "int_type" else "write a number"
+    if kind == "bool_type":
+        return f"write {leaf} = true or {leaf} = false (no quotes)" if in_file else "give true or false"
+    if kind == "string_type":
+        if in_file and isinstance(given, int | float):
+            return f'write {leaf} = "{given}" (in quotes)'
+        return "write it as text, in quotes"
+    if kind == "list_type":
+        return f'write {leaf} = ["{given}"] (a list)' if in_file and isinstance(given, str) else "give a list"
+    if kind in ("dict_type", "model_type"):
+        return f"write it as a table ([{leaf}])"
+    if kind == "literal_error":
+        return "use one of these"
+    if leaf == "margin":
+        return "the margin is a share of the [-1, 1] quality scale: use a value above 0 and below 1, e.g. 0.1"
+    return "change the value"
+
+
+def _format_validation_error(err: ValidationError, source: str, from_overrides: frozenset[str] = frozenset()) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        in_file = not (e["loc"] and e["loc"][0] in from_overrides)
         if e["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{loc}': remove it or check its spelling")
+            where = f"{source}: unknown key" if in_file else "unknown setting"
+            lines.append(f"{where} '{loc}': remove it or check its spelling")
         else:
-            given = e.get("input")
-            shown = repr(given)[:60] if not isinstance(given, dict) else "a table"
-            lines.append(f"{source}: key '{loc}': {e['msg']} (got {shown})")
+            where = f"{source}: key" if in_file else "setting"
+            leaf = next((str(p) for p in reversed(e["loc"]) if isinstance(p, str)), loc)
+            fix = _what_to_do(e, leaf, in_file)
+            lines.append(f"{where} '{loc}': {e['msg']} (got {_shown(e.get('input'))}): {fix}")
     return "\n".join(lines)
 
 
@@ -130,14 +198,13 @@ def load_settings(config_path: str | Path | None, overrides: dict[str, Any] | No
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{path}: invalid TOML: {e}") from None
         base_dir = str(path.resolve().parent)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            data[key] = value
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data.update(given)
     data["base_dir"] = base_dir
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
-        raise InputError(_format_validation_error(e, source)) from None
+        raise InputError(_format_validation_error(e, source, frozenset(given))) from None
 
 
 def resolve_path(settings: Settings, raw: str) -> Path:

@@ -31,8 +31,6 @@ def saving(baseline_total: ArrayLike, candidate_total: ArrayLike) -> NDArray[np.
     return np.asarray(ratio, dtype=np.float64)
 
 
-def monthly_projection(
-    monthly_requests: float, baseline_per_request: float, candidate_per_request: float
-) -> float:
+def monthly_projection(monthly_requests: float, baseline_per_request: float, candidate_per_request: float) -> float:
     """USD saved per month if this prompt-type's monthly volume moved to the candidate."""
     return monthly_requests * (baseline_per_request - candidate_per_request)

@@ -35,8 +35,10 @@ SNIPPET_SUFFIX = ".litellm.yaml"  # routing.json -> routing.litellm.yaml beside 
 def select_routes(settings: Settings, names: list[str] | None = None) -> list[Route]:
     """The routes to run: all of them, or those named (in config order). Errors say what exists."""
     if not settings.routes:
-        raise InputError("the config defines no routes: add a [[routes]] table with name, traffic, baseline and "
-                         "candidate (see SPEC 'Configuration')")
+        raise InputError(
+            "the config defines no routes: add a [[routes]] table with name, traffic, baseline and "
+            'candidate (see docs/reference.md, "Configuration")'
+        )
     seen: set[str] = set()
     for r in settings.routes:
         if r.name in seen:
@@ -46,8 +48,10 @@ def select_routes(settings: Settings, names: list[str] | None = None) -> list[Ro
         return list(settings.routes)
     unknown = [n for n in names if n not in seen]
     if unknown:
-        raise InputError(f"no route named {', '.join(repr(n) for n in unknown)} in the config "
-                         f"(routes: {', '.join(r.name for r in settings.routes)})")
+        raise InputError(
+            f"no route named {', '.join(repr(n) for n in unknown)} in the config "
+            f"(routes: {', '.join(r.name for r in settings.routes)})"
+        )
     return [r for r in settings.routes if r.name in names]
 
 
@@ -80,8 +84,9 @@ def route_traffic(settings: Settings, route: Route) -> Path:
 # routing.json
 
 
-def route_decision(route: Route, verdict: Verdict, run_dir: Path | None = None,
-                   decided_at: str | None = None) -> dict[str, Any]:
+def route_decision(
+    route: Route, verdict: Verdict, run_dir: Path | None = None, decided_at: str | None = None
+) -> dict[str, Any]:
     """One route's entry in routing.json: per prompt-type the model to use, its verdict and run id."""
     types: dict[str, Any] = {}
     for tv in verdict.prompt_types:
@@ -143,6 +148,7 @@ def write_routing(path: Path, decided: Mapping[str, dict[str, Any]]) -> dict[str
 
 def model_group(route: str, prompt_type: str) -> str:
     """The model name an application asks for: `<route>/<prompt-type>` (kept to safe characters)."""
+
     def safe(s: str) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-") or "default"
 
@@ -164,7 +170,7 @@ def litellm_snippet(routing: Mapping[str, Any], settings: Settings) -> str:
     lines = [
         "# Written by `equiv qualify` from routing.json: paste into your LiteLLM proxy config,",
         "# or load `model_list` into litellm.Router(model_list=yaml.safe_load(open(this_file))['model_list']).",
-        "# Call model=\"<route>/<prompt-type>\"; GO prompt-types go to the candidate, all others stay on the baseline.",
+        '# Call model="<route>/<prompt-type>"; GO prompt-types go to the candidate, all others stay on the baseline.',
         "model_list:",
     ]
     routes = routing.get("routes") or {}
@@ -177,8 +183,9 @@ def litellm_snippet(routing: Mapping[str, Any], settings: Settings) -> str:
                 continue
             model = str(decision["model"])
             ms = settings.model_settings(model)
-            lines.append(f"  # {route_name} / {prompt_type}: {decision.get('verdict')} in run {decision.get('run_id')}"
-                         .replace("\n", " "))
+            why = f" ({decision['reason']})" if decision.get("reason") else ""  # nightly --fallback says why
+            head = f"  # {route_name} / {prompt_type}: {decision.get('verdict')} in run {decision.get('run_id')}{why}"
+            lines.append(head.replace("\n", " ").replace("\r", " "))
             lines.append(f"  - model_name: {_q(model_group(str(route_name), str(prompt_type)))}")
             lines.append("    litellm_params:")
             lines.append(f"      model: {_q(ms.litellm_model or model)}")
@@ -206,28 +213,40 @@ def write_snippet(routing_path: Path, routing: Mapping[str, Any], settings: Sett
 # summary.md (the pull-request comment)
 
 
-def qualify_summary(runs: list[tuple[Route, Verdict, Path]], routing_path: Path, code: int,
-                    aborted: str | None = None) -> str:
+def qualify_summary(
+    runs: list[tuple[Route, Verdict, Path]], routing_path: Path, code: int, aborted: str | None = None
+) -> str:
     """The gate's result, the routing it decided, then each route's own summary.md."""
-    from equiv.report.markdown import fmt_interval, fmt_pct, md_text  # noqa: PLC0415
+    from equiv.report.markdown import fmt_interval, fmt_pct, md_text
 
-    gate = {0: "PASS — every prompt-type GO", 1: "FAIL — a prompt-type is NO_GO",
-            3: "INCONCLUSIVE — not enough evidence to switch (no NO_GO)"}.get(code, f"exit {code}")
+    gate = {
+        0: "PASS — every prompt-type GO",
+        1: "FAIL — a prompt-type is NO_GO",
+        3: "INCONCLUSIVE — not enough evidence to switch (no NO_GO)",
+    }.get(code, f"exit {code}")
     lines = [f"# equiv qualify: {gate if not aborted else 'ABORTED'}", ""]
     if aborted:
         lines += [f"Stopped early: {md_text(aborted)}. Routes not listed below were not decided.", ""]
     if runs:
-        lines += ["| route | prompt-type | verdict | routes to | quality diff [CI] | saving |",
-                  "|---|---|:---:|---|---:|---:|"]
+        lines += [
+            "| route | prompt-type | verdict | routes to | quality diff [CI] | saving |",
+            "|---|---|:---:|---|---:|---:|",
+        ]
         for route, verdict, _run_dir in runs:
             for tv in verdict.prompt_types:
                 model = route.candidate if tv.verdict == "GO" else route.baseline
                 saving = fmt_pct(tv.cost.saving.estimate) if tv.cost else "—"
-                lines.append(f"| {md_text(route.name, 80)} | {md_text(tv.prompt_type, 80)} | **{tv.verdict}** | "
-                             f"{md_text(model, 80)} | {fmt_interval(tv.quality_diff)} | {saving} |")
-        lines += ["", f"Routing written to `{md_text(routing_path.name, 80)}` "
-                      f"(LiteLLM config `{md_text(snippet_path(routing_path).name, 80)}`). "
-                      "A prompt-type moves to the candidate only on GO.", ""]
+                lines.append(
+                    f"| {md_text(route.name, 80)} | {md_text(tv.prompt_type, 80)} | **{tv.verdict}** | "
+                    f"{md_text(model, 80)} | {fmt_interval(tv.quality_diff)} | {saving} |"
+                )
+        lines += [
+            "",
+            f"Routing written to `{md_text(routing_path.name, 80)}` "
+            f"(LiteLLM config `{md_text(snippet_path(routing_path).name, 80)}`). "
+            "A prompt-type moves to the candidate only on GO.",
+            "",
+        ]
     for route, _verdict, run_dir in runs:
         part = run_dir / "summary.md"
         if part.is_file():

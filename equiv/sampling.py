@@ -1,10 +1,22 @@
-"""Stratified, seeded, streaming sampling of traffic records, per prompt-type.  [pure]
+"""Stratified, seeded, streaming sampling of traffic, per prompt-type, by distinct prompt.  [pure]
 
-One reservoir (Algorithm R) per prompt-type keeps at most ``per_type`` records, so memory is
-O(per_type x number of types) whatever the size of the traffic. Each type draws from its own RNG,
-seeded from ``seed`` and the type's name through sha256 (never Python's ``hash()``, which changes
-between processes): a type's sample depends only on its own records, so adding traffic of another
-type never changes it. Kept records are returned in the order they appeared in the input.
+The unit of evidence is a distinct prompt (SPEC "Clusters"): records whose messages and replayed
+params are identical (retries, FAQ traffic, templated prompts) form one **cluster**, whatever their
+ids. Sampling selects clusters, not records: per prompt-type, the ``per_type`` clusters with the
+smallest seeded hash ``h(seed, type, cluster)`` (bottom-k). That is a uniform sample of the type's
+distinct prompts, and it is **nested**: a larger ``per_type`` keeps every cluster of a smaller one, so
+following INCONCLUSIVE's advice ("about N prompts would be needed") buys only the new prompts.
+
+Each selected cluster is bought and judged once and weighs as many records as it has in the traffic
+(``Sample.weight``): the estimate stays traffic-weighted while the bootstrap resamples clusters.
+The counts are exact in one pass with O(per_type) memory per type: a cluster's hash never changes
+and the k-th smallest hash only falls as records stream by, so a cluster that leaves the bottom-k can
+never come back, and every kept cluster has been counted since its first record.
+
+A cluster is represented by its first record in the input (its id, logged response, usage and
+timestamp). Kept records are returned in the order they first appeared. Hashes use sha256 (never
+Python's salted ``hash()``), so a sample is the same on every machine and in every process, and a
+type's sample depends only on its own records.
 
 Ids are made unique within the sample (the reader does not do it: that would need memory
 proportional to the file): where two sampled records share an id, the later one gets ``"<id>#2"``,
@@ -14,28 +26,57 @@ then ``"#3"`` ..., skipping any suffix that another sampled record already uses 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import json
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from equiv.schema import TrafficRecord
 
-__all__ = ["DAYS_PER_MONTH", "NO_RESPONSE", "Sample", "stratified_sample", "type_rng"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "NO_RESPONSE",
+    "Sample",
+    "cluster_id",
+    "cluster_rank",
+    "stratified_sample",
+    "type_rng",
+]
 
 DAYS_PER_MONTH = 30.44
 NO_RESPONSE = "no logged response"
 _MIN_SPAN_S = 3600.0  # below an hour of traffic, a monthly rate is a guess, not a projection
 
 
+def cluster_id(messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """The one cluster key: a hash of what the models are asked (messages and replayed params)."""
+    blob = json.dumps(
+        {"m": messages, "p": params}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+    return "c-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def cluster_rank(seed: int, prompt_type: str, cluster: str) -> int:
+    """The seeded hash that orders a type's clusters: sampling keeps the smallest (bottom-k)."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt_type}\x00{cluster}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 @dataclass
 class Sample:
-    """The sampled records per prompt-type, with what is needed to project volume and explain skips.
+    """The sampled records per prompt-type, with what is needed to weigh them, project volume and explain skips.
 
     ``volume`` counts every record of the type that passed the ``types`` filter, including those
     skipped for lack of a logged response: it measures the type's traffic, which is what the monthly
     projection needs. ``first_ts``/``last_ts`` span the timestamps of those same records.
+    ``cluster`` and ``weight`` map each sampled record's (final, unique) id to its cluster and to the
+    number of records of that cluster in the traffic; ``rank`` to its seeded hash (the sampling order).
+    ``clusters_seen`` counts the distinct prompts of each type, ``records_seen`` its records with a
+    response where one is required.
     """
 
     records: dict[str, list[TrafficRecord]] = field(default_factory=dict)
@@ -46,6 +87,11 @@ class Sample:
     missing_types: list[str] = field(default_factory=list)  # asked for with ``types`` but never seen
     per_type: int = 0
     seed: int = 0
+    cluster: dict[str, str] = field(default_factory=dict)
+    weight: dict[str, int] = field(default_factory=dict)
+    rank: dict[str, int] = field(default_factory=dict)
+    clusters_seen: dict[str, int] = field(default_factory=dict)
+    records_seen: dict[str, int] = field(default_factory=dict)
 
     def monthly_volume(self) -> dict[str, float | None]:
         """Requests per month per type: count / span_days x 30.44, None where the span is under an hour."""
@@ -60,31 +106,63 @@ class Sample:
     def n_records(self) -> int:
         return sum(len(r) for r in self.records.values())
 
+    def notes(self) -> list[str]:
+        """What the user must know about the sample: fewer prompts than asked, duplicates merged."""
+        out = []
+        for t, recs in self.records.items():
+            n_clusters, n_records = self.clusters_seen.get(t, len(recs)), self.records_seen.get(t, len(recs))
+            if n_records > n_clusters:
+                out.append(
+                    f"{t}: {n_records} records are {n_clusters} distinct prompts (identical messages and "
+                    f"params count once, weighted by how often they occur)"
+                )
+            if 0 < len(recs) < self.per_type:
+                out.append(
+                    f"{t}: only {len(recs)} distinct prompts in the traffic, fewer than per_type = "
+                    f"{self.per_type}: all of them are used"
+                )
+        return out
 
-class _Reservoir:
-    """Algorithm R for one prompt-type: each of the ``seen`` records is kept with probability k/seen."""
 
-    __slots__ = ("rng", "seen", "kept", "first", "last")
+class _BottomK:
+    """The k clusters of one prompt-type with the smallest rank, each with its first record and count."""
 
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.seen = 0
-        self.kept: list[tuple[int, TrafficRecord]] = []
+    __slots__ = ("seed", "type", "heap", "kept", "seen", "records", "first", "last")
+
+    def __init__(self, seed: int, prompt_type: str) -> None:
+        self.seed = seed
+        self.type = prompt_type
+        self.heap: list[tuple[int, str]] = []  # (-rank, cluster): the largest kept rank on top
+        self.kept: dict[str, list[Any]] = {}  # cluster -> [rank, position, record, count]
+        self.seen: set[str] | None = set()  # distinct clusters (dropped when it would grow too large)
+        self.records = 0
         self.first: datetime | None = None
         self.last: datetime | None = None
 
     def offer(self, position: int, record: TrafficRecord, k: int) -> None:
-        self.seen += 1
-        if len(self.kept) < k:
-            self.kept.append((position, record))
+        self.records += 1
+        c = cluster_id(record.messages, record.params)
+        if self.seen is not None:
+            self.seen.add(c)
+            if len(self.seen) > 1_000_000:  # the count is a note, not worth unbounded memory
+                self.seen = None
+        entry = self.kept.get(c)
+        if entry is not None:
+            entry[3] += 1
             return
-        j = self.rng.randrange(self.seen)
-        if j < k:
-            self.kept[j] = (position, record)
+        r = cluster_rank(self.seed, self.type, c)
+        if len(self.heap) < k:
+            heapq.heappush(self.heap, (-r, c))
+        elif r < -self.heap[0][0]:
+            _, out = heapq.heapreplace(self.heap, (-r, c))
+            del self.kept[out]
+        else:
+            return
+        self.kept[c] = [r, position, record, 1]
 
 
 def type_rng(seed: int, prompt_type: str) -> random.Random:
-    """The RNG of one prompt-type: stable across processes, machines and Python versions."""
+    """A seeded RNG of one prompt-type: stable across processes, machines and Python versions."""
     digest = hashlib.sha256(f"{seed}\x00{prompt_type}".encode("utf-8", "surrogatepass")).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
@@ -97,7 +175,7 @@ def stratified_sample(
     types: Sequence[str] | None = None,
     require_response: bool = False,
 ) -> Sample:
-    """Up to ``per_type`` records per prompt-type, uniformly at random, in one pass over ``records``.
+    """Up to ``per_type`` distinct prompts per prompt-type, uniformly at random, in one pass over ``records``.
 
     ``types`` restricts the sample to those prompt-types (names never seen are listed in
     ``missing_types``). With ``require_response`` (logged-baseline mode) a record without a logged
@@ -109,41 +187,52 @@ def stratified_sample(
     if wanted is not None and not wanted:
         raise ValueError("types must name at least one prompt-type (or be None for all)")
     allowed = set(wanted) if wanted is not None else None
-    reservoirs: dict[str, _Reservoir] = {}
+    groups: dict[str, _BottomK] = {}
     volume: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     for position, record in enumerate(records):
         t = record.prompt_type
         if allowed is not None and t not in allowed:
             continue
-        res = reservoirs.get(t)
-        if res is None:
-            res = reservoirs[t] = _Reservoir(type_rng(seed, t))
+        g = groups.get(t)
+        if g is None:
+            g = groups[t] = _BottomK(seed, t)
         volume[t] += 1
         ts = record.timestamp
         if ts is not None:
-            if res.first is None or ts < res.first:
-                res.first = ts
-            if res.last is None or ts > res.last:
-                res.last = ts
+            if g.first is None or ts < g.first:
+                g.first = ts
+            if g.last is None or ts > g.last:
+                g.last = ts
         if require_response and record.response is None:
             skipped[NO_RESPONSE] += 1
             continue
-        res.offer(position, record, per_type)
+        g.offer(position, record, per_type)
 
-    order = [t for t in wanted if t in reservoirs] if wanted is not None else sorted(reservoirs)
-    kept = {t: sorted(reservoirs[t].kept, key=lambda pr: pr[0]) for t in order}
-    renamed = _unique_ids(kept)
-    return Sample(
-        records={t: [renamed.get(pos, rec) for pos, rec in kept[t]] for t in order},
+    order = [t for t in wanted if t in groups] if wanted is not None else sorted(groups)
+    kept = {t: sorted(groups[t].kept.values(), key=lambda e: e[1]) for t in order}
+    renamed = _unique_ids({t: [(e[1], e[2]) for e in entries] for t, entries in kept.items()})
+    sample = Sample(
         volume={t: volume[t] for t in order},
-        first_ts={t: reservoirs[t].first for t in order},
-        last_ts={t: reservoirs[t].last for t in order},
+        first_ts={t: groups[t].first for t in order},
+        last_ts={t: groups[t].last for t in order},
         skipped=dict(skipped),
-        missing_types=[t for t in wanted if t not in reservoirs] if wanted is not None else [],
+        missing_types=[t for t in wanted if t not in groups] if wanted is not None else [],
         per_type=per_type,
         seed=seed,
+        clusters_seen={t: len(s) if (s := groups[t].seen) is not None else len(kept[t]) for t in order},
+        records_seen={t: groups[t].records for t in order},
     )
+    for t in order:
+        recs = []
+        for rank, pos, rec, count in kept[t]:
+            final = renamed.get(pos, rec)
+            recs.append(final)
+            sample.cluster[final.id] = cluster_id(rec.messages, rec.params)
+            sample.weight[final.id] = count
+            sample.rank[final.id] = rank
+        sample.records[t] = recs
+    return sample
 
 
 def _unique_ids(kept: dict[str, list[tuple[int, TrafficRecord]]]) -> dict[int, TrafficRecord]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationError,
     field_validator,
     model_serializer,
 )
@@ -26,8 +28,80 @@ class Usage(BaseModel):
     completion_tokens: int = Field(ge=0)
 
 
+class SamplingParams(BaseModel):
+    """The params a traffic record may replay (SPEC "Traffic record" ``params``): sampling params only.
+
+    They shape the answer and nothing else. Anything that picks where or how a call is sent (``api_base``,
+    ``base_url``, ``api_key``, ``extra_headers``, ``extra_body``, ``custom_llm_provider``, ``timeout``,
+    ``num_retries`` ...), makes the answer up (``mock_response``), changes what comes back (``n``,
+    ``stream``, ``logprobs``) or labels the call at the provider (``metadata``, ``user``) is not a field
+    here, so ``extra="forbid"`` refuses it: a traffic file must never be able to send the user's key to
+    another host or forge the candidate's answer. Values are strict (``"0.2"`` is not a temperature,
+    ``true`` is not a token count); an integer is fine where a number is expected.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # each description is what the user reads when the value is wrong: "params.top_p must be <description>"
+    temperature: float | None = Field(default=None, ge=0, description="a number >= 0")
+    top_p: float | None = Field(default=None, ge=0, le=1, description="a number from 0 to 1")
+    top_k: int | None = Field(default=None, ge=0, description="a whole number >= 0")
+    max_tokens: int | None = Field(default=None, ge=1, description="a whole number >= 1")
+    max_completion_tokens: int | None = Field(default=None, ge=1, description="a whole number >= 1")
+    stop: str | list[str] | None = Field(default=None, description="text or a list of texts")
+    seed: int | None = Field(default=None, description="a whole number")
+    response_format: dict[str, Any] | None = Field(
+        default=None, description='an object such as {"type": "json_object"}'
+    )
+    tools: list[dict[str, Any]] | None = Field(default=None, description="a list of tool objects")
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = Field(
+        default=None, description='"none", "auto", "required" or an object naming a tool'
+    )
+    parallel_tool_calls: bool | None = Field(default=None, description="true or false")
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, description="a number from -2 to 2")
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, description="a number from -2 to 2")
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, description="an object mapping token ids to numbers from -100 to 100"
+    )
+    reasoning_effort: str | None = Field(default=None, min_length=1, description="text such as low or high")
+    verbosity: str | None = Field(default=None, min_length=1, description="text such as low or high")
+
+
+SAMPLING_PARAMS: tuple[str, ...] = tuple(SamplingParams.model_fields)
+
+
+def sampling_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params as given, nulls dropped (a null is an absent param), once ``SamplingParams`` accepts them.
+
+    The values are returned as written, not as the model converted them (``0`` stays ``0``), so what is
+    replayed, and the call cache keyed on it, is exactly the traffic's. Raises pydantic's ``ValidationError``.
+    """
+    present = {k: v for k, v in params.items() if v is not None}
+    SamplingParams.model_validate(present)
+    return present
+
+
+def describe_params_error(err: ValidationError, params: Mapping[str, Any], prefix: str = "params") -> str:
+    """One line naming every non-sampling key, else the first wrongly typed one and what it must be."""
+    errors = err.errors()
+    extra = sorted({str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and e["loc"]})
+    if len(extra) == 1:
+        return f"{prefix}.{extra[0]} is not a sampling parameter, so it is never sent"
+    if extra:
+        return f"{prefix} {', '.join(extra)} are not sampling parameters, so they are never sent"
+    key = str(errors[0]["loc"][0]) if errors[0]["loc"] else ""
+    given = params.get(key)  # the whole value: an error's own input may be one item of it
+    shown = str(given).lower() if isinstance(given, bool) else repr(given)
+    field = SamplingParams.model_fields.get(key)
+    what = field.description if field is not None and field.description else "a valid value"
+    return f"{prefix}.{key} must be {what} (got {shown[:60]})"
+
+
 class TrafficRecord(BaseModel):
-    """One prompt of real traffic, normalised (see SPEC "Traffic record")."""
+    """One prompt of real traffic, normalised (see SPEC "Traffic record").
+
+    ``params`` stays a plain ``dict`` (callers pass it on as keyword arguments), but only ever holds
+    what ``SamplingParams`` accepts, nulls dropped: a record built anywhere goes through that gate.
+    """
 
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -40,6 +114,14 @@ class TrafficRecord(BaseModel):
     timestamp: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     source: str = ""  # "file:line", for messages that point at the record
+
+    @field_validator("params")
+    @classmethod
+    def _sampling_only(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return sampling_params(v)
+        except ValidationError as e:
+            raise ValueError(describe_params_error(e, v)) from None
 
 
 class Completion(BaseModel):
@@ -55,6 +137,9 @@ class Completion(BaseModel):
     # the alternatives the model weighed for its first decoded token (token -> log-probability), when the
     # call asked for logprobs: a local judge's first token is its verdict word (the reply is prefilled)
     first_token_logprobs: dict[str, float] | None = None
+    # the answer's tool calls in OpenAI's shape ({"id", "type", "function": {"name", "arguments"}}), when it
+    # made any; `output` shows them as text too (equiv.llm.answer), so the judge and pairs.jsonl see them
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class Side(BaseModel):
@@ -88,8 +173,9 @@ class Judgment(BaseModel):
     @classmethod
     def _only_verdict_logprobs(cls, v: Any) -> Any:
         """An imported file may carry some other `logprobs` shape: not ours to read, so left out, not refused."""
-        if isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, int | float) and not isinstance(x, bool)
-                                       for k, x in v.items()):
+        if isinstance(v, dict) and all(
+            isinstance(k, str) and isinstance(x, int | float) and not isinstance(x, bool) for k, x in v.items()
+        ):
             return v
         return None
 
@@ -122,7 +208,8 @@ class Pair(BaseModel):
     judgments: list[Judgment] = Field(default_factory=list)
     error: str | None = None
     # optional extensions (not in the contract's example, allowed by it)
-    prompt_id: str | None = None  # cluster id for repeated samples of one prompt
+    prompt_id: str | None = None  # cluster id: identical messages and params (SPEC "Clusters")
+    weight: float | None = None  # records of the traffic this pair stands for (its cluster's, shared by its samples)
     judge_failures: list[JudgeFailure] = Field(default_factory=list)
     timestamp: datetime | None = None
 
@@ -142,15 +229,36 @@ class Check(BaseModel):
     error: str | None = None
 
 
+def _drop_none(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        if data.get(name) is None:
+            data.pop(name, None)  # optional extensions: absent rather than null, so old readers see the contract
+    return data
+
+
 class Interval(BaseModel):
     estimate: float
     ci_low: float
     ci_high: float
+    # length control only: equal length lies outside the data (SPEC "Length control"); clipped to [-1, 1]
+    extrapolated: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "extrapolated")
 
 
 class JudgeCheckResult(BaseModel):
-    n: int
-    pass_rate: float | None
+    n: int  # checks readable in both orders
+    pass_rate: float | None  # passed / (readable + unreadable): an unreadable check is not a pass
+    # optional extensions (SPEC "Judge check, when planned")
+    n_planned: int | None = None  # checks the run planned for this type
+    n_unreadable: int | None = None  # checks that ran and could not be read in both orders
+    required: bool | None = None  # False: it ran, but this analysis does not let it block (judge_check = false)
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "n_planned", "n_unreadable", "required")
 
 
 class CostSummary(BaseModel):

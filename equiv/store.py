@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,8 +39,9 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def new_run_id(key: str) -> str:
-    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{key}"
+def new_run_id(key: str, later_s: int = 0) -> str:
+    """`<UTC yyyymmdd-HHMMSS>-<key>` (SPEC); `later_s` moves it on when that second's directory is taken."""
+    return f"{(datetime.now(UTC) + timedelta(seconds=later_s)).strftime('%Y%m%d-%H%M%S')}-{key}"
 
 
 def find_run(out: Path, key: str) -> Path | None:
@@ -69,8 +70,9 @@ def read_jsonl(path: Path, model: type[M], *, tolerate_torn_tail: bool = True) -
                 break  # killed mid-write: the record will be redone
             first = e.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"{path}:{i}: {'invalid JSON' if first['type'] == 'json_invalid' else loc}: "
-                             f"{first['msg']}") from None
+            raise InputError(
+                f"{path}:{i}: {'invalid JSON' if first['type'] == 'json_invalid' else loc}: {first['msg']}"
+            ) from None
     return out
 
 
@@ -200,7 +202,7 @@ class RunDir:
     def append(self, name: str, record: BaseModel) -> None:
         fh = self._fhs.get(name)
         if fh is None:
-            fh = self._fhs[name] = open(self.file(name), "a", encoding="utf-8")  # noqa: SIM115
+            fh = self._fhs[name] = open(self.file(name), "a", encoding="utf-8")
         fh.write(_dump(record))
         fh.flush()  # in the OS now: a killed process loses nothing
         durable.mark(fh)  # on disk soon: fsync in the background, off the event loop

@@ -28,9 +28,30 @@ Record shapes (one per row):
   system message. If there is no ``response`` and the conversation ends with an assistant message
   holding text, that message is taken as the logged response (the shape of chat datasets).
 - OpenAI chat-completion logs ``{"request": {...}, "response": {...}}``: messages and the sampling
-  parameters that shape the output (``REPLAYED_PARAMS``; ``n`` is not replayed) from the request; the
-  text, usage, model and ``created`` time from the response (a Batch API ``{"body": ...}`` wrapper is
-  unwrapped). The id is the top-level ``id``, else the response's ``id``.
+  parameters that shape the output (``REPLAYED_PARAMS``) from the request; the text, usage, model and
+  ``created`` time from the response (a Batch API ``{"body": ...}`` wrapper is unwrapped). The id is the
+  top-level ``id``, else the response's ``id``.
+
+Params: traffic cannot steer a call (SPEC "Traffic record" ``params``):
+
+- A native record's ``params`` may hold sampling params only (``equiv.schema.SamplingParams``, strictly
+  typed: ``temperature: "hot"``, ``max_tokens: -5`` or ``true`` are refused, naming the key). Any other
+  key, in particular what would move the call or make its answer up (``api_base``, ``base_url``,
+  ``api_key``, ``mock_response``, ``extra_headers``, ``extra_body``, ``custom_llm_provider``, ``timeout``,
+  ``n``, ``stream``, ``metadata``, ``user``, ``logprobs`` ...), refuses the record (reason
+  ``"non-sampling params"``): with the user's key in hand, a traffic file could otherwise send it to any
+  host, or write the candidate's answer itself and forge a GO. Where a model is called, and with which
+  key, is set in equiv.toml only. A null value is an absent param (it is never sent) and is dropped.
+- A logged OpenAI request legitimately holds more than sampling params. Its ``model``, ``messages``
+  (or ``prompt``) and ``metadata`` are read as above; keys that do not shape the answer are ignored and
+  never replayed: who asked (``user``, ``safety_identifier``), transport and storage (``stream``,
+  ``stream_options``, ``store``, ``service_tier``, ``prompt_cache_key``), ``logprobs``/``top_logprobs``,
+  ``n`` = 1, and the key the prompt-type is read from. Everything else must be a sampling param, exactly
+  as for native ``params``: a request that also holds ``api_base``, ``mock_response``, ``extra_headers``
+  ... (or a key equiv does not replay, such as ``functions``) is refused, because it cannot be replayed
+  safely or faithfully; so is ``n`` > 1, whose logged usage counts every answer and would inflate the
+  baseline's cost (the saving) n-fold.
+- Replayed values are kept as written (``0`` stays ``0``), so the call cache keyed on them is stable.
 
 Decisions (documented because users will meet them):
 
@@ -51,10 +72,14 @@ Decisions (documented because users will meet them):
   without a timestamp are dropped too (reason ``"no timestamp"``): a time window cannot vouch for them.
 - JSON text escapes that leave a lone UTF-16 surrogate (a truncated emoji) are replaced by U+FFFD
   rather than failing the record; ``NaN``/``Infinity`` are rejected (not JSON).
-- Errors are ``InputError("<file>:<line>: <what is wrong> — <what to fix>")``. With
-  ``skip_invalid=True`` a bad record is skipped and counted in ``ReadStats`` by reason; problems with
-  the file as a whole (not found, unsupported type, a malformed JSON array, corrupt gzip) always stop.
-  A file with no records, or whose records were all invalid, is an error.
+- Errors are ``InputError("<file>:<line>: <what is wrong> — <what to fix>")``; a record that
+  ``skip_invalid=True`` (``--skip-invalid``) would skip says so. With it a bad record is skipped and
+  counted in ``ReadStats`` by reason; problems with the file as a whole (not found, unsupported type,
+  a malformed JSON array, corrupt gzip) always stop. A file with no records, or whose records were
+  all invalid, is an error.
+- A malformed JSON line is described in plain words: a line cut short (it ends inside a string, or
+  before its object closes) says it is truncated, and is decoded without its line break so that the
+  break is not blamed as a control character inside the string.
 """
 
 from __future__ import annotations
@@ -76,7 +101,8 @@ from typing import IO, Any, cast
 from pydantic import ValidationError
 
 from equiv.errors import InputError
-from equiv.schema import TrafficRecord
+from equiv.llm import answer
+from equiv.schema import SAMPLING_PARAMS, TrafficRecord, describe_params_error, sampling_params
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -90,19 +116,33 @@ __all__ = [
 
 ROLES = ("system", "user", "assistant", "tool", "developer", "function")
 MAX_LINE_BYTES = 32 * 1024 * 1024
-REPLAYED_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "response_format",
-    "stop",
-    "seed",
-    "tools",
-    "tool_choice",
-    "presence_penalty",
-    "frequency_penalty",
+REPLAYED_PARAMS = SAMPLING_PARAMS  # the only params a record may carry, replayed for both models
+# Keys of a logged OpenAI request that are read elsewhere (model, messages, metadata) or that do not shape
+# the answer (who asked, streaming, storage, caching, logprobs, service tier): never replayed, never refused.
+_LOG_REQUEST_IGNORED = frozenset(
+    {
+        "model",
+        "messages",
+        "prompt",
+        "metadata",
+        "prompt_type",
+        "user",
+        "safety_identifier",
+        "prompt_cache_key",
+        "store",
+        "service_tier",
+        "stream",
+        "stream_options",
+        "logprobs",
+        "top_logprobs",
+    }
 )
+_PARAMS_FIX = (
+    "remove it from the record: traffic may set only sampling params ("
+    + ", ".join(SAMPLING_PARAMS)
+    + "); a model's api_base and key belong in equiv.toml's [models] table"
+)
+_SKIP_HINT = " (--skip-invalid skips and counts such records)"
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".json", ".csv", ".parquet")
 _NATIVE_FIELDS = frozenset(
     {
@@ -169,12 +209,14 @@ class ReadStats:
 class _Bad(Exception):
     """One record is bad: ``reason`` is the counting key, ``detail`` and ``fix`` make the message."""
 
-    def __init__(self, reason: str, detail: str, fix: str) -> None:
+    def __init__(self, reason: str, detail: str, fix: str, *, skip_hint: bool = True) -> None:
         super().__init__(detail)
         self.reason, self.detail, self.fix = reason, detail, fix
+        self.skip_hint = skip_hint  # False where skipping cannot help (the whole file has the wrong layout)
 
     def message(self, where: str) -> str:
-        return f"{where}: {self.detail} — {self.fix}"
+        """The user's message; a record --skip-invalid could skip says so (issue 14)."""
+        return f"{where}: {self.detail} — {self.fix}" + (_SKIP_HINT if self.skip_hint else "")
 
 
 # A source yields (locator, raw row or _Bad, whether the row came from an Arrow/CSV table).
@@ -226,9 +268,7 @@ def file_digest(path: str | Path) -> str:
     except FileNotFoundError:
         raise InputError(f"{path}: file not found — check the path") from None
     except OSError as e:
-        raise InputError(
-            f"{path}: cannot be read ({e.strerror or e}) — check the path and permissions"
-        ) from None
+        raise InputError(f"{path}: cannot be read ({e.strerror or e}) — check the path and permissions") from None
     return h.hexdigest()
 
 
@@ -277,9 +317,7 @@ def _open_gzip(p: Path) -> IO[bytes]:
 def _io_error(display: str, e: BaseException, line: int | None = None) -> InputError:
     where = f"{display}:{line}" if line else display
     if isinstance(e, (gzip.BadGzipFile, EOFError, zlib.error)):
-        return InputError(
-            f"{where}: the gzip data is corrupt or truncated ({e}) — re-compress or re-export the file"
-        )
+        return InputError(f"{where}: the gzip data is corrupt or truncated ({e}) — re-compress or re-export the file")
     msg = getattr(e, "strerror", None) or str(e)
     return InputError(f"{where}: cannot be read ({msg}) — check the file and its permissions")
 
@@ -296,9 +334,7 @@ def _sniff(head: bytes, display: str, gz: bool) -> None:
         raise InputError(f"{display}: the file is UTF-16 encoded — save it as UTF-8")
 
 
-def _jsonl_rows(
-    display: str, opener: Callable[[], IO[bytes]], limit: int, gz: bool = False
-) -> Iterator[_Row]:
+def _jsonl_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, gz: bool = False) -> Iterator[_Row]:
     lineno = 0
     try:
         with opener() as f:
@@ -350,29 +386,34 @@ def _parse_json_line(line: bytes) -> Any:
         text = line.decode("utf-8")
     except UnicodeDecodeError as e:
         if b"\x00" in line:
-            return _Bad(
-                "binary data", "binary data (NUL bytes), not JSON text", "is this really a JSON Lines file?"
-            )
+            return _Bad("binary data", "binary data (NUL bytes), not JSON text", "is this really a JSON Lines file?")
         return _Bad(
             "invalid UTF-8",
             f"invalid UTF-8 (byte 0x{line[e.start]:02x} at byte {e.start + 1})",
             "save the file as UTF-8",
         )
+    # without its line break: a line cut inside a string would otherwise be blamed on the "\n" ending it
+    text = text.rstrip("\r\n")
     try:
         obj = _DECODER.decode(text)
     except json.JSONDecodeError as e:
         if "\x00" in text:
-            return _Bad(
-                "binary data", "binary data (NUL bytes), not JSON text", "is this really a JSON Lines file?"
-            )
+            return _Bad("binary data", "binary data (NUL bytes), not JSON text", "is this really a JSON Lines file?")
         stripped = text.strip()
         if stripped in ("{", "["):
             return _Bad(
                 "invalid JSON",
                 f"invalid JSON (a lone {stripped!r}: pretty-printed JSON?)",
                 "a .jsonl file needs one whole object per line; name a JSON array file .json",
+                skip_hint=False,
             )
-        return _Bad("invalid JSON", f"invalid JSON ({e.msg} at column {e.colno})", _ONE_OBJECT)
+        if _truncated(e):
+            fix = "re-export the file: each line must hold one whole JSON object"
+        elif _control_character(e):
+            fix = "escape it in the string (\\n, \\t or \\u00XX)"
+        else:
+            fix = _ONE_OBJECT
+        return _Bad("invalid JSON", f"invalid JSON ({_json_error(e, 'line')})", fix)
     except ValueError as e:  # NaN / Infinity
         return _Bad("invalid JSON", f"invalid JSON ({e})", "write null or a number instead")
     except RecursionError:
@@ -380,6 +421,28 @@ def _parse_json_line(line: bytes) -> Any:
     if _SURROGATE_ESCAPE.search(line):
         obj = _fix_surrogates(obj)
     return obj
+
+
+def _truncated(e: json.JSONDecodeError) -> bool:
+    """The text ended while a string, array or object was still open (a cut line or cell)."""
+    return e.msg.startswith("Unterminated string") or e.pos >= len(e.doc.rstrip())
+
+
+def _control_character(e: json.JSONDecodeError) -> bool:
+    return e.msg.startswith("Invalid control character") and e.pos < len(e.doc)
+
+
+def _json_error(e: json.JSONDecodeError, whole: str, lines: bool = False) -> str:
+    """json's message in plain words: "Unterminated string starting at" + " at column 5" read "at at"."""
+    where = f"line {e.lineno} column {e.colno}" if lines else f"column {e.colno}"
+    what = f"{e.msg} {where}" if e.msg.endswith(" at") else f"{e.msg} at {where}"
+    if _truncated(e):
+        if e.msg.startswith("Unterminated string"):
+            return f"the {whole} is truncated: it ends inside a string that starts at {where}"
+        return f"the {whole} is truncated: it ends before the JSON is complete"
+    if _control_character(e):
+        return f"a raw control character U+{ord(e.doc[e.pos]):04X} inside a string at {where}"
+    return what
 
 
 def _reject_constant(name: str) -> Any:
@@ -444,12 +507,8 @@ def _json_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
     try:
         whole = _DECODER.decode(text)
     except (ValueError, RecursionError) as e:
-        detail = (
-            f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
-        )
-        raise InputError(
-            f"{display}: invalid JSON ({detail}) — fix the JSON, or export JSON Lines (.jsonl)"
-        ) from None
+        detail = _json_error(e, "file", lines=True) if isinstance(e, json.JSONDecodeError) else str(e)
+        raise InputError(f"{display}: invalid JSON ({detail}) — fix the JSON, or export JSON Lines (.jsonl)") from None
     data = whole.get("data") if isinstance(whole, dict) else None
     if isinstance(data, list):
         for i, item in enumerate(data, 1):
@@ -495,7 +554,7 @@ def _json_array(text: str, pos: int, display: str, fix: Callable[[Any], Any]) ->
             obj, end = _DECODER.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise InputError(
-                f"{display}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno}) "
+                f"{display}:{e.lineno}: invalid JSON ({_json_error(e, 'file')}) "
                 "— fix the array (a broken array cannot be skipped over), or export JSON Lines (.jsonl)"
             ) from None
         except (ValueError, RecursionError) as e:
@@ -527,9 +586,7 @@ def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
         try:
             header = next(reader, None)
         except csv.Error as e:
-            raise InputError(
-                f"{display}:1: cannot parse the CSV header ({e}) — check the file is CSV"
-            ) from None
+            raise InputError(f"{display}:1: cannot parse the CSV header ({e}) — check the file is CSV") from None
         if header is None:
             return
         header = [h.strip() for h in header]
@@ -543,9 +600,7 @@ def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
             try:
                 cells = next(reader, None)
             except csv.Error as e:
-                raise InputError(
-                    f"{display}:{start}: cannot parse CSV ({e}) — fix the quoting of this row"
-                ) from None
+                raise InputError(f"{display}:{start}: cannot parse CSV ({e}) — fix the quoting of this row") from None
             if cells is None:
                 return
             where = f"{display}:{start}"
@@ -606,9 +661,7 @@ def _hf_folder_rows(p: Path, display: str) -> Iterator[_Row]:
             elif len(ds) == 1:
                 ds = next(iter(ds.values()))
             else:
-                raise InputError(
-                    f"{display}: holds the splits {', '.join(ds)} — give the folder of one split"
-                )
+                raise InputError(f"{display}: holds the splits {', '.join(ds)} — give the folder of one split")
         return iter(ds)
 
     yield from _table_rows(display, rows, "a datasets folder")
@@ -622,9 +675,7 @@ def _table_rows(display: str, make: Callable[[], Iterator[Any]], kind: str) -> I
     except InputError:
         raise
     except Exception as e:  # the boundary with a third-party loader: report, never a traceback
-        raise InputError(
-            f"{display}: cannot be read as {kind} ({type(e).__name__}: {e}) — check the file"
-        ) from None
+        raise InputError(f"{display}: cannot be read as {kind} ({type(e).__name__}: {e}) — check the file") from None
     while True:
         try:
             row = next(it)
@@ -632,8 +683,7 @@ def _table_rows(display: str, make: Callable[[], Iterator[Any]], kind: str) -> I
             return
         except Exception as e:  # same boundary as above
             raise InputError(
-                f"{display}:row {n + 1}: cannot be read as {kind} "
-                f"({type(e).__name__}: {str(e)[:200]}) — check the file"
+                f"{display}:row {n + 1}: cannot be read as {kind} ({type(e).__name__}: {str(e)[:200]}) — check the file"
             ) from None
         n += 1
         if n == 1 and isinstance(row, dict) and not {"messages", "prompt", "request"} & set(row):
@@ -681,14 +731,10 @@ def _records(
         stats.read += 1
         yield record
     if rows == 0:
-        raise InputError(
-            f"{display}: no records — the file is empty; give a file with one record per line or row"
-        )
+        raise InputError(f"{display}: no records — the file is empty; give a file with one record per line or row")
     if read == 0 and invalid == rows:
         first = f" (first: {stats.skipped_lines[0]})" if stats.skipped_lines else ""
-        raise InputError(
-            f"{display}: no valid records: all {rows} were invalid{first} — check the file's format"
-        )
+        raise InputError(f"{display}: no valid records: all {rows} were invalid{first} — check the file's format")
 
 
 def _to_record(row: Any, where: str, pt_field: str, pt_path: list[str], table: bool) -> TrafficRecord:
@@ -725,7 +771,7 @@ def _clean_table_row(row: dict[str, Any]) -> dict[str, Any]:
                 try:
                     value = _DECODER.decode(value)
                 except (ValueError, RecursionError) as e:
-                    detail = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+                    detail = _json_error(e, "text") if isinstance(e, json.JSONDecodeError) else str(e)
                     raise _Bad(
                         "invalid JSON", f"column {key}: invalid JSON ({detail})", f"write {key} as JSON text"
                     ) from None
@@ -773,11 +819,7 @@ def _from_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> dict
         messages = _prepend_system(messages, system)
     if response is None and len(messages) > 1:
         last = messages[-1]
-        if (
-            last["role"] == "assistant"
-            and isinstance(last.get("content"), str)
-            and not last.get("tool_calls")
-        ):
+        if last["role"] == "assistant" and isinstance(last.get("content"), str) and not last.get("tool_calls"):
             response, messages = last["content"], messages[:-1]
     metadata = _opt_dict(row, "metadata")
     extras = {k: v for k, v in row.items() if k not in _NATIVE_FIELDS}
@@ -792,7 +834,7 @@ def _from_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> dict
         "response": response,
         "model": _opt_str(row, "model"),
         "usage": _usage(row.get("usage"), "usage"),
-        "params": _opt_dict(row, "params"),
+        "params": _params(_opt_dict(row, "params"), "params"),
         "timestamp": _timestamp(row.get("timestamp")),
         "metadata": {**extras, **metadata},
     }
@@ -833,10 +875,36 @@ def _from_openai_log(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> 
         "response": text,
         "model": model,
         "usage": _usage(resp_d.get("usage"), "response.usage"),
-        "params": {k: req[k] for k in REPLAYED_PARAMS if req.get(k) is not None},
+        "params": _log_params(req, pt_field, pt_path),
         "timestamp": _timestamp(ts),
         "metadata": {**extras, **req_meta, **_opt_dict(row, "metadata")},
     }
+
+
+def _params(value: dict[str, Any], name: str) -> dict[str, Any]:
+    """Sampling params only, strictly typed (``SamplingParams``); nulls dropped; values kept as written."""
+    try:
+        return sampling_params(value)
+    except ValidationError as e:
+        detail = describe_params_error(e, value, name)
+        if any(err["type"] == "extra_forbidden" for err in e.errors()):
+            raise _Bad("non-sampling params", detail, _PARAMS_FIX) from None
+        raise _Bad("invalid params", detail, "fix the value, or remove the param") from None
+
+
+def _log_params(req: dict[str, Any], pt_field: str, pt_path: list[str]) -> dict[str, Any]:
+    """What a logged request replays: its sampling params. A request that also holds a key which steers
+    the call (``api_base``, ``mock_response``, ``extra_headers`` ...) or asked for several answers is refused,
+    like a native record's params: it cannot be replayed safely or faithfully."""
+    n = req.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise _Bad(
+            "non-sampling params",
+            f"request.n is {_short(n)}: the logged call asked for several answers, and its usage counts them all",
+            "log calls made with n = 1: equiv compares one answer per call, at its own cost",
+        )
+    ignored = _LOG_REQUEST_IGNORED | {pt_field, pt_path[0], "n"}  # the prompt-type may be read from here
+    return _params({k: v for k, v in req.items() if k not in ignored}, "request")
 
 
 def _response_text(resp: dict[str, Any]) -> str | None:
@@ -844,18 +912,27 @@ def _response_text(resp: dict[str, Any]) -> str | None:
     if choices is None or choices == []:
         return None
     if not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise _Bad(
-            "invalid record", "response.choices must be a list of objects", "log the API response unchanged"
-        )
+        raise _Bad("invalid record", "response.choices must be a list of objects", "log the API response unchanged")
     first = choices[0]
     message = first.get("message")
     content = message.get("content") if isinstance(message, dict) else first.get("text")
+    finish = first.get("finish_reason")
+    if isinstance(message, dict) and (
+        message.get("tool_calls")
+        or message.get("function_call")
+        or isinstance(message.get("refusal"), str)
+        or finish == answer.CONTENT_FILTER
+    ):
+        # what the user got is not (only) text: the baseline is judged on the same faithful rendering as a
+        # candidate's answer (equiv.llm.answer), never on its text part alone or skipped as unanswered
+        try:
+            return answer.render_message(message, finish if isinstance(finish, str) else None)
+        except TypeError:
+            pass  # content of another type: refused below
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     raise _Bad(
         "invalid record",
         f"response content must be text, got {_type_name(content)}",
@@ -914,9 +991,7 @@ def _check_messages(value: Any, name: str) -> list[dict[str, Any]]:
                     'write {"type": "text", "text": "..."}',
                 )
             if part["type"] == "text" and not isinstance(part.get("text"), str):
-                raise _Bad(
-                    "invalid messages", f"{at}.content[{j}] is a text part without text", 'add "text": "..."'
-                )
+                raise _Bad("invalid messages", f"{at}.content[{j}] is a text part without text", 'add "text": "..."')
     return value
 
 

@@ -15,7 +15,7 @@ def test_marked_files_are_fsynced_in_the_background(tmp_path: Path, monkeypatch:
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
-    fhs = [open(tmp_path / f"f{i}.jsonl", "a") for i in range(3)]  # noqa: SIM115
+    fhs = [open(tmp_path / f"f{i}.jsonl", "a") for i in range(3)]
     for fh in fhs:
         fh.write("x\n")
         fh.flush()
@@ -32,12 +32,12 @@ def test_marked_files_are_fsynced_in_the_background(tmp_path: Path, monkeypatch:
 
 
 def test_a_file_closed_after_mark_does_not_break_the_thread(tmp_path: Path) -> None:
-    fh = open(tmp_path / "a.jsonl", "a")  # noqa: SIM115
+    fh = open(tmp_path / "a.jsonl", "a")
     fh.write("x\n")
     fh.flush()
     durable.mark(fh)
     fh.close()  # closed without sync: the thread's fsync of it is skipped
-    fh2 = open(tmp_path / "b.jsonl", "a")  # noqa: SIM115
+    fh2 = open(tmp_path / "b.jsonl", "a")
     fh2.write("y\n")
     fh2.flush()
     durable.mark(fh2)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm  # noqa: E402
+import litellm
 
-from equiv.llm import fake  # noqa: E402
-from equiv.testing import LoopbackServer, messages_hash  # noqa: E402
-from equiv.testing.loopback import GARBAGE_REPLIES  # noqa: E402
+from equiv.llm import fake
+from equiv.testing import LoopbackServer, messages_hash
+from equiv.testing.loopback import GARBAGE_REPLIES
 
 litellm.suppress_debug_info = True
 litellm.disable_hf_tokenizer_download = True
@@ -48,9 +48,7 @@ def call(srv: LoopbackServer, model: str = "skill-90", messages: Any = None, **k
     )
 
 
-def post(
-    srv: LoopbackServer, body: dict[str, Any], key: str | None = "sk-test"
-) -> tuple[int, dict[str, str], Any]:
+def post(srv: LoopbackServer, body: dict[str, Any], key: str | None = "sk-test") -> tuple[int, dict[str, str], Any]:
     """Raw POST with urllib: (status, lower-cased headers, parsed JSON body)."""
     req = urllib.request.Request(
         srv.base_url + "/chat/completions",
@@ -217,3 +215,35 @@ def test_concurrency_64_keep_alive_calls() -> None:
         assert elapsed < 5, elapsed  # serial would be 12.8 s
         assert srv.max_in_flight > 8
         assert sum(srv.counts_by_key().values()) == 64
+
+
+def test_a_rambling_model_bills_its_ceiling_unless_a_limit_is_sent() -> None:
+    with LoopbackServer(ramble_tokens=200_000, ramble_models={"skill-90"}) as srv:
+        free = call(srv)
+        limited = call(srv, max_tokens=5)
+        other = call(srv, "skill-70")  # not rambling: as before
+        assert free.usage.completion_tokens == 200_000
+        assert limited.usage.completion_tokens == 5 and limited.choices[0].finish_reason == "length"
+        assert len(limited.choices[0].message.content.split()) == 5
+        assert other.usage.completion_tokens == fake.reply("skill-70", MSGS)[2]
+        assert [q["max_tokens"] for q in srv.requests] == [None, 5, None]
+        assert srv.requests[0]["usage"]["completion_tokens"] == 200_000
+    with LoopbackServer(ramble_tokens=1000, ignore_limits=True) as srv:
+        assert call(srv, max_completion_tokens=5).usage.completion_tokens == 1000
+        assert srv.requests[0]["max_completion_tokens"] == 5
+
+
+def test_quote_key_puts_the_callers_key_in_error_urls() -> None:
+    key = "AIzaSy" + "Tt+/" + "x" * 29
+    with LoopbackServer(quote_key=True, rate_500=1.0) as srv:
+        status, _, body = post(srv, {"model": "skill-90", "messages": MSGS}, key=key)
+    msg = body["error"]["message"]
+    assert status == 500 and f"?key={key}&" in msg and "api-key=AIzaSyTt%2B%2F" in msg
+
+
+def test_reasoning_tokens_are_reported_apart() -> None:
+    with LoopbackServer(reasoning_tokens=40) as srv:
+        status, _, body = post(srv, {"model": "skill-90", "messages": MSGS})
+    u = body["usage"]
+    assert u["completion_tokens_details"] == {"reasoning_tokens": 40}
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] + 40

@@ -18,13 +18,29 @@ def write_pairs(path: Path, n: int, n_errors: int, seed: int = 3) -> list[float]
         winner = rng.choices(["A", "B", "tie"], weights=[0.3, 0.45, 0.25])[0]
         # one order only: the candidate is shown first, so "A" is the candidate
         scores.append({"A": 1.0, "B": -1.0, "tie": 0.0}[winner])
-        rows.append({"pair_id": f"p{i}", "prompt_type": "qa", "messages": [{"role": "user", "content": f"q{i}"}],
-                     "baseline": {"model": "base", "output": "b" * 10}, "candidate": {"model": "cand", "output": "c"},
-                     "judgments": [{"order": "candidate_first", "winner": winner, "judge": "j"}], "error": None})
+        rows.append(
+            {
+                "pair_id": f"p{i}",
+                "prompt_type": "qa",
+                "messages": [{"role": "user", "content": f"q{i}"}],
+                "baseline": {"model": "base", "output": "b" * 10},
+                "candidate": {"model": "cand", "output": "c"},
+                "judgments": [{"order": "candidate_first", "winner": winner, "judge": "j"}],
+                "error": None,
+            }
+        )
     for i in range(n_errors):
-        rows.append({"pair_id": f"e{i}", "prompt_type": "qa", "messages": [{"role": "user", "content": "x"}],
-                     "baseline": {"model": "base", "output": "b"}, "candidate": None, "judgments": [],
-                     "error": "generation failed: 500"})
+        rows.append(
+            {
+                "pair_id": f"e{i}",
+                "prompt_type": "qa",
+                "messages": [{"role": "user", "content": "x"}],
+                "baseline": {"model": "base", "output": "b"},
+                "candidate": None,
+                "judgments": [],
+                "error": "generation failed: 500",
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return scores
 
@@ -32,8 +48,9 @@ def write_pairs(path: Path, n: int, n_errors: int, seed: int = 3) -> list[float]
 def test_report_on_single_judgment_pairs_and_failed_pairs(tmp_path: Path) -> None:
     scores = write_pairs(tmp_path / "pairs.jsonl", n=80, n_errors=5)
     _register()
-    r = CliRunner().invoke(app, ["report", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "out"),
-                                 "--bootstrap", "2000"])
+    r = CliRunner().invoke(
+        app, ["report", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "out"), "--bootstrap", "2000"]
+    )
     assert r.exit_code == 0, r.output
     v = json.loads((tmp_path / "out" / "verdict.json").read_text())
     (t,) = v["prompt_types"]

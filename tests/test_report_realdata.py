@@ -109,8 +109,20 @@ def test_equiv_report_flags_reach_the_verdict_and_rerun_is_bit_for_bit(
     raw_rows: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     _register()
-    args = ["--ci", "bca", "--correction", "holm", "--margin", "0.3", "--alpha", "0.1", "--bootstrap", "1000",
-            "--seed", "7"]
+    args = [
+        "--ci",
+        "bca",
+        "--correction",
+        "holm",
+        "--margin",
+        "0.3",
+        "--alpha",
+        "0.1",
+        "--bootstrap",
+        "1000",
+        "--seed",
+        "7",
+    ]
     texts = []
     for name in ("one", "two"):
         result = CliRunner().invoke(

@@ -24,8 +24,15 @@ def traffic(tmp_path: Path) -> Path:
         for i in range(40):
             words = " ".join(TOPICS[(i + k) % len(TOPICS)] for k in range(5))
             msgs = [{"role": "user", "content": f"[{t}] customer {i} asks about {words} account{i % 7}"}]
-            rows.append({"id": f"{t}-{i}", "prompt_type": t, "messages": msgs,
-                         "response": f"About {words}: handled.", "params": {"max_tokens": 200}})
+            rows.append(
+                {
+                    "id": f"{t}-{i}",
+                    "prompt_type": t,
+                    "messages": msgs,
+                    "response": f"About {words}: handled.",
+                    "params": {"max_tokens": 200},
+                }
+            )
     rows.append({"id": "no-response", "prompt_type": "triage", "prompt": "logged without its answer"})  # a note
     p = tmp_path / "traffic.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -55,21 +62,22 @@ def only_dir(out: Path) -> Path:
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
     tmp = tmp_path_factory.mktemp("repro")
     t = traffic(tmp)
-    assert cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(tmp / "a"),
-               "--quiet") == 0
+    assert cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(tmp / "a"), "--quiet") == 0
     run = only_dir(tmp / "a")
     return t, run, normalized(run / "verdict.json")
 
 
 def test_the_same_command_again_rereports_the_identical_verdict(first_run: tuple[Path, Path, bytes]) -> None:
     t, run, want = first_run
-    assert cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(run.parent),
-               "--quiet") == 0
+    assert (
+        cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(run.parent), "--quiet") == 0
+    )
     assert normalized(run / "verdict.json") == want
 
 
-def test_equiv_report_twice_is_byte_identical_and_matches_the_run(first_run: tuple[Path, Path, bytes],
-                                                                  tmp_path: Path) -> None:
+def test_equiv_report_twice_is_byte_identical_and_matches_the_run(
+    first_run: tuple[Path, Path, bytes], tmp_path: Path
+) -> None:
     _t, run, want = first_run
     outs = []
     for name in ("r1", "r2"):
@@ -80,16 +88,17 @@ def test_equiv_report_twice_is_byte_identical_and_matches_the_run(first_run: tup
     assert "1 record(s) skipped: no logged response" in json.loads(outs[0])["notes"]
 
 
-def test_a_fresh_run_of_the_same_traffic_and_seed_gives_the_same_verdict(first_run: tuple[Path, Path, bytes],
-                                                                         tmp_path: Path) -> None:
+def test_a_fresh_run_of_the_same_traffic_and_seed_gives_the_same_verdict(
+    first_run: tuple[Path, Path, bytes], tmp_path: Path
+) -> None:
     t, _run, want = first_run
-    assert cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(tmp_path),
-               "--quiet") == 0
+    assert cli("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(tmp_path), "--quiet") == 0
     assert normalized(only_dir(tmp_path) / "verdict.json") == want
 
 
-def test_a_run_stopped_by_the_spend_cap_and_resumed_gives_the_same_verdict(first_run: tuple[Path, Path, bytes],
-                                                                          tmp_path: Path) -> None:
+def test_a_run_stopped_by_the_spend_cap_and_resumed_gives_the_same_verdict(
+    first_run: tuple[Path, Path, bytes], tmp_path: Path
+) -> None:
     t, _run, want = first_run
     args = ("compare", str(t), *MODELS, "--seed", "3", "--bootstrap", "500", "--out", str(tmp_path), "--quiet")
     assert cli(*args, "--max-spend", "0.01") == 4  # stopped part-way

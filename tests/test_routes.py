@@ -80,8 +80,9 @@ def test_route_settings_take_top_level_defaults_and_route_overrides(config: Path
     assert s.baseline is None and s.margin == 0.1  # the top level is untouched
 
 
-def test_route_traffic_is_relative_to_the_config_file(config: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+def test_route_traffic_is_relative_to_the_config_file(
+    config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # not the config's folder
     s = load_settings(config)
     assert route_traffic(s, s.routes[0]) == config.parent / "logs" / "support.jsonl"
@@ -122,21 +123,46 @@ def test_route_keys_are_validated(tmp_path: Path) -> None:
 
 def tv(name: str, verdict: str) -> TypeVerdict:
     iv = Interval(estimate=0.0, ci_low=-0.05, ci_high=0.05)
-    return TypeVerdict(prompt_type=name, n=40, n_failed=0, verdict=verdict, reasons=[], quality_diff=iv,  # type: ignore[arg-type]
-                       lc_quality_diff=iv, win_rate=0.5, tie_rate=0.1, position_consistency=0.9, judge_check=None,
-                       mean_chars=None, cost=None, samples_needed=None)
+    return TypeVerdict(
+        prompt_type=name,
+        n=40,
+        n_failed=0,
+        verdict=verdict,
+        reasons=[],
+        quality_diff=iv,  # type: ignore[arg-type]
+        lc_quality_diff=iv,
+        win_rate=0.5,
+        tie_rate=0.1,
+        position_consistency=0.9,
+        judge_check=None,
+        mean_chars=None,
+        cost=None,
+        samples_needed=None,
+    )
 
 
 def verdict(*types: TypeVerdict, run_id: str = "20250301-020000-abc") -> Verdict:
-    return Verdict(run_id=run_id, baseline="gpt-4o", candidate="gpt-4o-mini", judge="j", margin=0.1, alpha=0.05,
-                   correction="none", bootstrap=1000, seed=0, eval_cost_usd=0.1, verdict="INCONCLUSIVE",
-                   prompt_types=list(types))
+    return Verdict(
+        run_id=run_id,
+        baseline="gpt-4o",
+        candidate="gpt-4o-mini",
+        judge="j",
+        margin=0.1,
+        alpha=0.05,
+        correction="none",
+        bootstrap=1000,
+        seed=0,
+        eval_cost_usd=0.1,
+        verdict="INCONCLUSIVE",
+        prompt_types=list(types),
+    )
 
 
 def test_only_go_moves_to_the_candidate(config: Path) -> None:
     route = load_settings(config).routes[0]
-    d = route_decision(route, verdict(tv("a", "GO"), tv("b", "INCONCLUSIVE"), tv("c", "NO_GO")),
-                       decided_at="2025-03-01T02:00:00Z")
+    d = route_decision(
+        route, verdict(tv("a", "GO"), tv("b", "INCONCLUSIVE"), tv("c", "NO_GO")), decided_at="2025-03-01T02:00:00Z"
+    )
     assert d["prompt_types"] == {
         "a": {"model": "gpt-4o-mini", "verdict": "GO", "run_id": "20250301-020000-abc"},
         "b": {"model": "gpt-4o", "verdict": "INCONCLUSIVE", "run_id": "20250301-020000-abc"},
@@ -173,10 +199,13 @@ def test_routing_merges_atomically_and_refuses_a_damaged_file(config: Path, tmp_
 
 def test_litellm_snippet_is_valid_yaml_with_one_group_per_prompt_type(config: Path) -> None:
     s = load_settings(config)
-    routing = merge_routing({}, {
-        "support-mini": route_decision(s.routes[0], verdict(tv("ticket-triage", "GO"), tv("reply draft", "NO_GO"))),
-        "search": route_decision(s.routes[1], verdict(tv('q: "x"\n#', "GO"))),
-    })
+    routing = merge_routing(
+        {},
+        {
+            "support-mini": route_decision(s.routes[0], verdict(tv("ticket-triage", "GO"), tv("reply draft", "NO_GO"))),
+            "search": route_decision(s.routes[1], verdict(tv('q: "x"\n#', "GO"))),
+        },
+    )
     text = litellm_snippet(routing, s)
     doc = yaml.safe_load(text)
     groups = {m["model_name"]: m for m in doc["model_list"]}
@@ -184,8 +213,11 @@ def test_litellm_snippet_is_valid_yaml_with_one_group_per_prompt_type(config: Pa
     assert groups["support-mini/ticket-triage"]["litellm_params"] == {"model": "gpt-4o-mini"}
     assert groups["support-mini/reply-draft"]["litellm_params"] == {"model": "gpt-4o"}
     # a local model: its litellm name, base URL and the key's env var NAME (never a key)
-    assert groups["search/q-x"]["litellm_params"] == {"model": "openai/qwen", "api_base": "http://127.0.0.1:8000/v1",
-                                                       "api_key": "os.environ/QWEN_KEY"}
+    assert groups["search/q-x"]["litellm_params"] == {
+        "model": "openai/qwen",
+        "api_base": "http://127.0.0.1:8000/v1",
+        "api_key": "os.environ/QWEN_KEY",
+    }
     assert groups["search/q-x"]["model_info"]["equiv_prompt_type"] == 'q: "x"\n#'
     assert yaml.safe_load(litellm_snippet({"routes": {}}, s)) == {"model_list": []}
     assert snippet_path(Path("a/routing.json")) == Path("a/routing.litellm.yaml")

@@ -108,9 +108,7 @@ def test_prompt_type_field_dotted_path_and_metadata_fallback(tmp_path: Path) -> 
     assert read_all(GOOD / "native.jsonl", prompt_type_field="feature")[3].prompt_type == "greeting"
     assert read_all(GOOD / "native.jsonl", prompt_type_field="tenant")[0].prompt_type == "acme"
     f = tmp_path / "t.jsonl"
-    f.write_text(
-        '{"prompt": "a", "metadata": {"feature": null}}\n{"prompt": "b", "metadata": {"feature": ""}}\n'
-    )
+    f.write_text('{"prompt": "a", "metadata": {"feature": null}}\n{"prompt": "b", "metadata": {"feature": ""}}\n')
     assert [r.prompt_type for r in read_all(f, prompt_type_field="metadata.feature")] == [
         "default",
         "default",
@@ -134,9 +132,7 @@ def test_gzip_jsonl(tmp_path: Path) -> None:
     f.write_bytes(gzip.compress((GOOD / "native.jsonl").read_bytes()))
     plain = read_all(GOOD / "native.jsonl")
     zipped = read_all(f)
-    assert [r.model_dump(exclude={"source"}) for r in zipped] == [
-        r.model_dump(exclude={"source"}) for r in plain
-    ]
+    assert [r.model_dump(exclude={"source"}) for r in zipped] == [r.model_dump(exclude={"source"}) for r in plain]
 
 
 def test_reading_is_lazy(tmp_path: Path) -> None:
@@ -164,7 +160,8 @@ def test_openai_chat_completion_logs() -> None:
     assert a.usage is not None and (a.usage.prompt_tokens, a.usage.completion_tokens) == (21, 7)
     assert a.timestamp == datetime.fromtimestamp(1714560000, tz=UTC)
     assert a.metadata["latency_ms"] == 640
-    assert b.response is None and b.prompt_type == "tools" and "tools" in b.params  # tool-call-only answer
+    # a tool-call-only answer is the call, rendered as the judge sees a candidate's (not a missing answer)
+    assert b.response == "[tool call] weather\narguments: {}" and b.prompt_type == "tools" and "tools" in b.params
     assert c.response == "Meeting now at 3pm." and c.prompt_type == "summarise"  # Batch API body
     assert c.params == {"seed": 7} and c.metadata["custom_id"] == "req-3"
     assert d.response is None and d.model == "gpt-4o" and d.metadata == {"error": "timeout"}
@@ -179,9 +176,7 @@ def test_openai_log_prompt_type_field_looks_in_request_metadata(tmp_path: Path) 
             "messages": [{"role": "user", "content": "q"}],
             "metadata": {"feature": "f"},
         },
-        "response": {
-            "choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]
-        },
+        "response": {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
     }
     f.write_text(json.dumps(row) + "\n")
     rec = read_all(f, prompt_type_field="feature")[0]
@@ -280,9 +275,9 @@ def test_parquet_via_datasets(tmp_path: Path) -> None:
 def test_datasets_save_to_disk_folder(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "ds"
-    datasets.Dataset.from_list(
-        [{"prompt": "a", "prompt_type": "x"}, {"prompt": "b", "prompt_type": "y"}]
-    ).save_to_disk(str(folder))
+    datasets.Dataset.from_list([{"prompt": "a", "prompt_type": "x"}, {"prompt": "b", "prompt_type": "y"}]).save_to_disk(
+        str(folder)
+    )
     assert [r.prompt_type for r in read_all(folder)] == ["x", "y"]
     assert file_digest(folder) == file_digest(folder)
 
@@ -296,7 +291,13 @@ BAD_CASES = [
         3,
         "invalid JSON (Expecting ',' delimiter at column 16) — each line must be one JSON object",
     ),
-    ("truncated_last_line.jsonl", 2, "invalid JSON"),
+    ("truncated_last_line.jsonl", 2, "invalid JSON (the line is truncated: it ends"),
+    (
+        "truncated_line.jsonl",
+        2,
+        "invalid JSON (the line is truncated: it ends inside a string that starts at column 43)",
+    ),
+    ("control_character.jsonl", 2, "invalid JSON (a raw control character U+0009 inside a string at column 14)"),
     ("non_object_array.jsonl", 2, "expected a JSON object, got an array"),
     ("non_object_string.jsonl", 2, "expected a JSON object, got text"),
     ("non_object_null.jsonl", 2, "expected a JSON object, got null"),
@@ -322,6 +323,11 @@ BAD_CASES = [
     ("usage_negative.jsonl", 2, "usage.prompt_tokens: Input should be greater than or equal to 0"),
     ("usage_not_number.jsonl", 2, "usage.prompt_tokens: Input should be a valid integer"),
     ("params_wrong_type.jsonl", 2, "params must be an object, got an array"),
+    ("params_api_base.jsonl", 2, "params.api_base is not a sampling parameter"),
+    ("params_mock_response.jsonl", 2, "params.mock_response is not a sampling parameter"),
+    ("params_bad_value.jsonl", 2, "params.temperature must be a number >= 0 (got 'hot')"),
+    ("openai_log_transport_key.jsonl", 2, "request.extra_headers is not a sampling parameter"),
+    ("openai_log_n_choices.jsonl", 2, "request.n is 3"),
     ("metadata_wrong_type.jsonl", 2, "metadata must be an object, got text"),
     ("bad_timestamp.jsonl", 2, "timestamp 'yesterday' is not a date and time — write ISO 8601"),
     ("timestamp_out_of_range.jsonl", 2, "timestamp 1e+300 is not a date and time"),
@@ -386,6 +392,260 @@ def test_bad_input_with_skip_invalid(name: str, line: int | None, text: str) -> 
     # the case's one bad record was skipped; the good line 1 was read
     assert stats.invalid == 1 and len(recs) == stats.read == 1, stats
     assert stats.skipped_lines[0].startswith(f"{path}:{line}: ")
+
+
+@pytest.mark.parametrize(("name", "line", "text"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_skippable_errors_say_skip_invalid_and_file_errors_do_not(name: str, line: int | None, text: str) -> None:
+    """A record --skip-invalid can skip says so; a whole-file problem (which it cannot skip) does not."""
+    path = BAD / name
+    msg = error_of(path)
+    try:
+        read_all(path, skip_invalid=True, stats=ReadStats())
+        skippable = True
+    except InputError:
+        skippable = False
+    assert ("--skip-invalid" in msg) == skippable, msg
+
+
+def test_malformed_line_messages_are_plain() -> None:
+    """Issue 14: 'at at column', a truncated line blamed on a control character, no word of --skip-invalid."""
+    for name in ("truncated_line.jsonl", "truncated_last_line.jsonl"):
+        msg = error_of(BAD / name)
+        assert "truncated" in msg and "control character" not in msg, msg
+        assert " at at " not in msg and "--skip-invalid skips and counts" in msg, msg
+    msg = error_of(BAD / "control_character.jsonl")
+    assert " at at " not in msg and "truncated" not in msg and "escape it" in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        ('{"messages": [{"role": "user", "content": "hi', "truncated"),
+        ('{"messages": [{"role": "user", "content": "hi"}', "truncated"),
+        ('{"prompt": "a",', "truncated"),
+        ('{"prompt": "a" ', "truncated"),
+        ('{"prompt": "a\\q"}', "Invalid \\escape at column 14"),
+        ('{"prompt": "a"} {"prompt": "b"}', "Extra data at column 17"),
+    ],
+)
+def test_json_line_errors(tmp_path: Path, line: str, text: str) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "ok"}\n' + line + "\r\n")
+    msg = error_of(f)
+    assert msg.startswith(f"{f}:2: invalid JSON (") and text in msg, msg
+    assert " at at " not in msg and "control character" not in msg, msg
+
+
+def test_truncated_csv_json_cell_says_so(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text('prompt,params\nok,\nq,"{""temperature"": 0.5"\n')
+    msg = error_of(f)
+    assert msg.startswith(f"{f}:3: column params: invalid JSON (the text is truncated") and " at at " not in msg
+
+
+# ------------------------------------------------------------------------------------ params
+
+NON_SAMPLING = [
+    ("api_base", "http://127.0.0.1:9/v1"),
+    ("base_url", "http://127.0.0.1:9/v1"),
+    ("api_key", "sk-stolen"),
+    ("mock_response", "The candidate is perfect."),
+    ("extra_headers", {"Authorization": "Bearer x"}),
+    ("extra_body", {"anything": 1}),
+    ("n", 1),
+    ("n", 5),
+    ("stream", True),
+    ("stream", False),
+    ("custom_llm_provider", "openai"),
+    ("api_version", "2024-01-01"),
+    ("organization", "org-1"),
+    ("timeout", 1),
+    ("num_retries", 100),
+    ("metadata", {"a": 1}),
+    ("user", "u-1"),
+    ("logprobs", True),
+    ("callbacks", ["x"]),
+    ("model", "gpt-4o"),
+    ("messages", []),
+    ("input_cost_per_token", 0),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), NON_SAMPLING, ids=[f"{k}={v!r}"[:40] for k, v in NON_SAMPLING])
+def test_non_sampling_params_are_refused_naming_key_file_and_line(tmp_path: Path, key: str, value: object) -> None:
+    f = tmp_path / "t.jsonl"
+    bad = {"prompt": "q", "params": {"temperature": 0, key: value}}
+    f.write_text('{"prompt": "ok"}\n' + json.dumps(bad) + '\n{"prompt": "after"}\n')
+    msg = error_of(f)
+    assert msg.startswith(f"{f}:2: params.{key} is not a sampling parameter"), msg
+    assert "--skip-invalid" in msg
+    stats = ReadStats()
+    recs = read_all(f, skip_invalid=True, stats=stats)
+    assert [r.messages[0]["content"] for r in recs] == ["ok", "after"]
+    assert stats.skipped == {"non-sampling params": 1} and stats.invalid == 1
+    assert stats.skipped_lines == [f"{f}:2: params.{key} is not a sampling parameter, so it is never sent"]
+
+
+def test_several_non_sampling_params_are_all_named(tmp_path: Path) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"prompt": "q", "params": {"mock_response": "x", "api_base": "h", "seed": 1}}) + "\n")
+    assert "params api_base, mock_response are not sampling parameters" in error_of(f)
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"temperature": "hot"}, "temperature"),
+        ({"temperature": True}, "temperature"),
+        ({"temperature": -1}, "temperature"),
+        ({"max_tokens": -5}, "max_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"max_tokens": "100"}, "max_tokens"),
+        ({"max_tokens": 10.5}, "max_tokens"),
+        ({"max_completion_tokens": False}, "max_completion_tokens"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": "7"}, "seed"),
+        ({"stop": 3}, "stop"),
+        ({"stop": ["a", 1]}, "stop"),
+        ({"response_format": "json"}, "response_format"),
+        ({"tools": "all"}, "tools"),
+        ({"tools": ["x"]}, "tools"),
+        ({"tool_choice": "sometimes"}, "tool_choice"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"logit_bias": {"50256": "no"}}, "logit_bias"),
+        ({"parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+    ],
+)
+def test_sampling_params_of_the_wrong_type_are_refused_naming_the_key(
+    tmp_path: Path, params: dict[str, object], key: str
+) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"prompt": "ok"}\n' + json.dumps({"prompt": "q", "params": params}) + "\n")
+    msg = error_of(f)
+    assert msg.startswith(f"{f}:2: params.{key} must be "), msg
+    assert "--skip-invalid" in msg
+    stats = ReadStats()
+    assert len(read_all(f, skip_invalid=True, stats=stats)) == 1 and stats.skipped == {"invalid params": 1}
+
+
+def test_sampling_params_are_kept_verbatim_and_nulls_dropped(tmp_path: Path) -> None:
+    params = {
+        "temperature": 0,
+        "top_p": 0.9,
+        "top_k": 40,
+        "max_tokens": 64,
+        "max_completion_tokens": 80,
+        "stop": ["\n\n", "END"],
+        "seed": 7,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "parallel_tool_calls": False,
+        "presence_penalty": -0.5,
+        "frequency_penalty": 1,
+        "logit_bias": {"50256": -100},
+        "reasoning_effort": "low",
+    }
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"prompt": "q", "params": {**params, "stop": "END"}}) + "\n")
+    f.write_text(
+        f.read_text() + json.dumps({"prompt": "q", "params": {**params, "seed": None, "tool_choice": "auto"}}) + "\n"
+    )
+    a, b = read_all(f)
+    assert a.params == {**params, "stop": "END"}
+    assert isinstance(a.params["temperature"], int)  # replayed as written (call keys do not move)
+    assert b.params == {**{k: v for k, v in params.items() if k != "seed"}, "tool_choice": "auto"}
+    # a null is an absent param, whatever its name: nothing is sent, so there is nothing to refuse
+    f.write_text(json.dumps({"prompt": "q", "params": {"api_base": None, "seed": 1}}) + "\n")
+    assert read_all(f)[0].params == {"seed": 1}
+
+
+def test_traffic_record_itself_refuses_non_sampling_params() -> None:
+    """Records built elsewhere (other readers, the Python API) go through the same gate."""
+    from pydantic import ValidationError
+
+    msgs = [{"role": "user", "content": "q"}]
+    with pytest.raises(ValidationError, match="api_base"):
+        TrafficRecord(id="1", messages=msgs, params={"api_base": "http://evil"})
+    with pytest.raises(ValidationError, match="max_tokens"):
+        TrafficRecord(id="1", messages=msgs, params={"max_tokens": True})
+    assert TrafficRecord(id="1", messages=msgs, params={"seed": 1, "stop": None}).params == {"seed": 1}
+
+
+def test_csv_and_parquet_params_go_through_the_same_gate(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text('prompt,params\nok,"{""temperature"": 0.5}"\nq,"{""mock_response"": ""yes""}"\n')
+    assert error_of(f).startswith(f"{f}:3: params.mock_response is not a sampling parameter")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    g = tmp_path / "t.parquet"
+    rows = [{"prompt": "ok", "params": {"temperature": 0.5}}, {"prompt": "q", "params": {"api_key": "sk-x"}}]
+    pq.write_table(pa.Table.from_pylist(rows), g)
+    assert error_of(g).startswith(f"{g}:row 2: params.api_key is not a sampling parameter")
+
+
+def _log_line(request: dict[str, object]) -> str:
+    row = {
+        "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "q"}], **request},
+        "response": {"choices": [{"message": {"role": "assistant", "content": "a"}}]},
+    }
+    return json.dumps(row) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "named"),
+    [
+        ({"api_base": "http://127.0.0.1:9/v1"}, "request.api_base"),
+        ({"base_url": "http://127.0.0.1:9/v1"}, "request.base_url"),
+        ({"api_key": "sk-x"}, "request.api_key"),
+        ({"mock_response": "forged"}, "request.mock_response"),
+        ({"extra_headers": {"a": "b"}}, "request.extra_headers"),
+        ({"extra_body": {"a": "b"}}, "request.extra_body"),
+        ({"custom_llm_provider": "openai"}, "request.custom_llm_provider"),
+        ({"functions": [{"name": "f"}]}, "request.functions"),
+        ({"n": 2}, "request.n is 2"),
+        ({"n": "1"}, "request.n is '1'"),
+        ({"temperature": "hot"}, "request.temperature must be a number"),
+        ({"max_tokens": True}, "request.max_tokens must be a whole number >= 1 (got true)"),
+    ],
+)
+def test_openai_log_requests_that_cannot_be_replayed_are_refused(
+    tmp_path: Path, request_keys: dict[str, object], named: str
+) -> None:
+    f = tmp_path / "logs.jsonl"
+    f.write_text(_log_line({}) + _log_line(request_keys))
+    msg = error_of(f)
+    assert msg.startswith(f"{f}:2: {named}"), msg
+    assert "--skip-invalid" in msg
+    stats = ReadStats()
+    assert len(read_all(f, skip_invalid=True, stats=stats)) == 1 and stats.invalid == 1
+
+
+def test_openai_log_request_keys_that_do_not_shape_the_answer_are_ignored(tmp_path: Path) -> None:
+    f = tmp_path / "logs.jsonl"
+    ignored = {
+        "metadata": {"prompt_type": "t"},
+        "user": "u-1",
+        "n": 1,
+        "stream": False,
+        "stream_options": None,
+        "store": True,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "service_tier": "auto",
+        "prompt_cache_key": "k",
+        "safety_identifier": "s",
+        "prompt_type": "t",
+        "frequency_penalty": None,  # an SDK that dumps every field as null
+    }
+    f.write_text(_log_line({**ignored, "temperature": 0.3, "seed": 2}))
+    rec = read_all(f)[0]
+    assert rec.params == {"temperature": 0.3, "seed": 2} and rec.prompt_type == "t"
+    g = tmp_path / "feature.jsonl"
+    g.write_text(_log_line({"feature": "billing"}))
+    assert read_all(g, prompt_type_field="feature")[0].prompt_type == "billing"  # the prompt-type field
 
 
 def test_missing_file_directory_and_unreadable(tmp_path: Path) -> None:
@@ -535,9 +795,7 @@ def test_file_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ properties
 
 
-_TEXT = st.text(
-    alphabet=st.characters(codec=None, categories=("L", "N", "P", "S", "Z", "Cc", "Cs", "Co")), max_size=12
-)
+_TEXT = st.text(alphabet=st.characters(codec=None, categories=("L", "N", "P", "S", "Z", "Cc", "Cs", "Co")), max_size=12)
 _SCALAR = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | _TEXT
 _JSON = st.recursive(
     _SCALAR,
@@ -545,15 +803,10 @@ _JSON = st.recursive(
     max_leaves=12,
 )
 _ROLE = st.sampled_from(["system", "user", "assistant", "tool", "developer", "function", "human", "", "USER"])
-_PART = st.fixed_dictionaries(
-    {}, optional={"type": st.sampled_from(["text", "image_url"]) | _JSON, "text": _JSON}
-)
+_PART = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["text", "image_url"]) | _JSON, "text": _JSON})
 _CONTENT = _TEXT | st.none() | st.lists(_PART | _JSON, max_size=3) | _JSON
 _MESSAGE = (
-    st.fixed_dictionaries(
-        {}, optional={"role": _ROLE, "content": _CONTENT, "tool_calls": _JSON, "name": _TEXT}
-    )
-    | _JSON
+    st.fixed_dictionaries({}, optional={"role": _ROLE, "content": _CONTENT, "tool_calls": _JSON, "name": _TEXT}) | _JSON
 )
 _MESSAGES = st.lists(_MESSAGE, max_size=4) | _JSON
 _TIMESTAMP = (
@@ -699,9 +952,7 @@ def test_property_random_json_array_only_raises_input_error(records: list[object
 
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "t.json"
-        f.write_text(
-            json.dumps(records, indent=1, ensure_ascii=ascii_only), encoding="utf-8", errors="surrogatepass"
-        )
+        f.write_text(json.dumps(records, indent=1, ensure_ascii=ascii_only), encoding="utf-8", errors="surrogatepass")
         _read_only_input_errors(f)
 
 
@@ -778,3 +1029,31 @@ def test_prompt_type_is_kept_in_metadata_when_another_field_decides(tmp_path: Pa
     f.write_text('{"prompt": "a", "prompt_type": "old", "metadata": {"feature": "new"}}\n')
     rec = read_all(f, prompt_type_field="metadata.feature")[0]
     assert rec.prompt_type == "new" and rec.metadata == {"prompt_type": "old", "feature": "new"}
+
+
+def test_a_logged_tool_call_response_is_the_baseline_answer_not_a_missing_one(tmp_path: Path) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "refund", "arguments": '{"order": 42}'}}
+    rows = [
+        {
+            "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "refund order 42"}]},
+            "response": {
+                "choices": [
+                    {
+                        "finish_reason": "tool_calls",
+                        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                    }
+                ]
+            },
+        },
+        {
+            "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "say something bad"}]},
+            "response": {
+                "choices": [{"finish_reason": "content_filter", "message": {"role": "assistant", "content": ""}}]
+            },
+        },
+    ]
+    f = tmp_path / "logs.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    first, second = read_traffic(f)
+    assert first.response is not None and "[tool call] refund" in first.response and '{"order": 42}' in first.response
+    assert second.response is not None and "content filter" in second.response

@@ -43,15 +43,16 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             # SPEC exit codes: 4 = aborted, partial results kept (Ctrl-C is one more way to abort)
-            typer.echo("equiv: interrupted (Ctrl-C); finished work is kept: run the same command again to resume.",
-                       err=True)
+            typer.echo(
+                "equiv: interrupted (Ctrl-C); finished work is kept: run the same command again to resume.", err=True
+            )
             raise typer.Exit(AbortedError.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _register() -> None:
-    from equiv.cli import compare, history, nightly, qualify, report  # noqa: F401,PLC0415
+    from equiv.cli import compare, history, nightly, qualify, report  # noqa: F401
 
 
 def main() -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from equiv.cli import app, user_errors
-from equiv.cli.options import is_relative, parse_since, settings_from, split_list
-from equiv.cli.progress import ProgressPrinter
-from equiv.errors import AbortedError
 
 
 @app.command()
@@ -29,12 +24,19 @@ def compare(
     alpha: Annotated[float | None, typer.Option(help="One-sided error rate of each GO.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     concurrency: Annotated[int | None, typer.Option()] = None,
-    max_spend: Annotated[float | None, typer.Option("--max-spend", help="Hard cap on eval spend, USD.")] = None,
+    max_spend: Annotated[
+        float | None,
+        typer.Option(
+            "--max-spend", help="Spend cap for this evaluation, USD (each call is reserved at its worst case first)."
+        ),
+    ] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap resamples.")] = None,
     correction: Annotated[str | None, typer.Option(help="none | bonferroni | holm")] = None,
     ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
-    judge_calibration: Annotated[str | None, typer.Option(
-        "--judge-calibration", help="none | position (judges that return logprobs: local/ models)")] = None,
+    judge_calibration: Annotated[
+        str | None,
+        typer.Option("--judge-calibration", help="none | position (judges that return logprobs: local/ models)"),
+    ] = None,
     baseline_source: Annotated[str | None, typer.Option("--baseline-source", help="logged | rerun")] = None,
     samples_per_prompt: Annotated[int | None, typer.Option("--samples-per-prompt")] = None,
     since: Annotated[str | None, typer.Option(help="Only traffic since then: 24h, 7d ... or an ISO 8601 time.")] = None,
@@ -45,31 +47,41 @@ def compare(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compare baseline and candidate on sampled traffic; write reports/<run_id>/ and print the verdict."""
-    from equiv.pipeline import compare as run_compare  # noqa: PLC0415 - keeps --help instant
-    from equiv.report.terminal import print_verdict  # noqa: PLC0415
+    # imported here, not at the top: `equiv --help` loads no pydantic model, numpy, scipy or litellm
+    from rich.console import Console
+
+    from equiv.api import window_start
+    from equiv.cli.options import settings_from, split_list
+    from equiv.cli.progress import ProgressPrinter
+    from equiv.errors import AbortedError
+    from equiv.pipeline import compare as run_compare
+    from equiv.report.terminal import print_verdict
 
     settings = settings_from(
-        config, baseline=baseline, candidate=candidate, judge=judge, per_type=per_type, types=split_list(types),
-        margin=margin, alpha=alpha, seed=seed, concurrency=concurrency, max_spend_usd=max_spend,
-        bootstrap=bootstrap, correction=correction, ci=ci, judge_calibration=judge_calibration,
+        config,
+        baseline=baseline,
+        candidate=candidate,
+        judge=judge,
+        per_type=per_type,
+        types=split_list(types),
+        margin=margin,
+        alpha=alpha,
+        seed=seed,
+        concurrency=concurrency,
+        max_spend_usd=max_spend,
+        bootstrap=bootstrap,
+        correction=correction,
+        ci=ci,
+        judge_calibration=judge_calibration,
         baseline_source=baseline_source,
-        samples_per_prompt=samples_per_prompt, skip_invalid=skip_invalid or None,
+        samples_per_prompt=samples_per_prompt,
+        skip_invalid=skip_invalid or None,
     )
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:
-        result = run_compare(traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress,
-                             since=_window_start(since))
+        result = run_compare(
+            traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress, since=window_start(since)
+        )
     print_verdict(result.verdict, Console(), str(result.run_dir))
     if result.aborted:
         raise AbortedError(f"{result.aborted} (partial results in {result.run_dir})")
-
-
-def _window_start(since: str | None) -> datetime | None:
-    """A relative window (7d) starts on the hour, so the same command re-run within the hour has the same
-    run key and resumes instead of starting over a second later."""
-    if since is None:
-        return None
-    start = parse_since(since)
-    if is_relative(since):
-        start = start.replace(minute=0, second=0, microsecond=0)
-    return start

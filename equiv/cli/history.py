@@ -27,7 +27,7 @@ def _pct(x: Any) -> str:
 
 def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
     """One table per prompt-type, one row per run, oldest first (the trend reads downwards); fits 80 columns."""
-    from equiv.report.terminal import clean  # noqa: PLC0415
+    from equiv.report.terminal import clean
 
     last = entries[-1]
     names: list[str] = []
@@ -35,8 +35,10 @@ def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
         names += [t for t in e.get("prompt_types", {}) if t not in names]
     tables = []
     for name in names:
-        title = Text(f"{clean(route, 40)} / {clean(name, 40)}: {clean(str(last.get('baseline', '')), 40)} -> "
-                     f"{clean(str(last.get('candidate', '')), 40)}")
+        title = Text(
+            f"{clean(route, 40)} / {clean(name, 40)}: {clean(str(last.get('baseline', '')), 40)} -> "
+            f"{clean(str(last.get('candidate', '')), 40)}"
+        )
         table = Table(title=title, box=box.SIMPLE_HEAD)
         for col in ("when (UTC)", "verdict", "quality diff [CI]", "saving", "cand $/1k req", ""):
             right = col in ("quality diff [CI]", "saving", "cand $/1k req")
@@ -46,7 +48,11 @@ def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
             if not isinstance(t, Mapping):
                 continue
             verdict = str(t.get("verdict") or "")
-            regressed = any(str(r).startswith(f"{route} / {name}:") for r in e.get("regressions") or [])
+            night: Mapping[str, Any] = t["nightly"] if isinstance(t.get("nightly"), Mapping) else {}
+            regressed = night.get("status") == "regression" or any(
+                str(r).startswith(f"{route} / {name}:") for r in e.get("regressions") or []
+            )
+            warned = night.get("status") == "warning"
             cost = t.get("candidate_usd_per_request")
             when = str(e.get("timestamp") or e.get("decided_at") or "").replace("T", " ").removesuffix("Z")
             table.add_row(
@@ -55,7 +61,7 @@ def trend_tables(route: str, entries: list[dict[str, Any]]) -> list[Table]:
                 f"{_signed(t.get('estimate'))} [{_signed(t.get('ci_low'))}, {_signed(t.get('ci_high'))}]",
                 _pct(t.get("saving")),
                 f"{cost * 1000:.4f}" if isinstance(cost, (int, float)) else "—",
-                Text("REGR", style="bold red") if regressed else Text(""),
+                Text("REGR", style="bold red") if regressed else Text("warn", style="yellow") if warned else Text(""),
             )
         tables.append(table)
     return tables
@@ -70,9 +76,9 @@ def history(
     last: Annotated[int, typer.Option(help="Show at most this many runs per route.", min=1)] = 14,
 ) -> None:
     """Show verdict, quality estimate and interval, and saving per prompt-type over past nightly runs."""
-    from equiv.errors import InputError  # noqa: PLC0415
-    from equiv.history import HISTORY_FILE, read_history  # noqa: PLC0415
-    from equiv.report.terminal import clean  # noqa: PLC0415
+    from equiv.errors import InputError
+    from equiv.history import HISTORY_FILE, read_history
+    from equiv.report.terminal import clean
 
     path = file or out / HISTORY_FILE
     if not path.is_file():
@@ -92,5 +98,10 @@ def history(
             console.print(table)
         for e in runs:
             for r in e.get("regressions") or []:
-                console.print(Text(f"REGRESSION in run {clean(str(e.get('run_id')), 40)}: {clean(str(r), 300)}",
-                                   style="bold red"))
+                console.print(
+                    Text(f"REGRESSION in run {clean(str(e.get('run_id')), 40)}: {clean(str(r), 300)}", style="bold red")
+                )
+            for w in e.get("warnings") or []:
+                console.print(
+                    Text(f"warning in run {clean(str(e.get('run_id')), 40)}: {clean(str(w), 300)}", style="yellow")
+                )

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from equiv.cli import app, user_errors
-from equiv.cli.options import parse_since, split_list
+from equiv.cli.options import is_relative, parse_since, split_list
 from equiv.errors import InputError
 
+if TYPE_CHECKING:
+    from equiv.config import Settings
+    from equiv.history import Finding, Reference
 
-def _previous_from_routing(path: Path, route: str) -> dict[str, Any] | None:
-    """Before a route's first nightly entry, its routing.json decision is the state to compare with."""
-    from equiv.routes import read_routing  # noqa: PLC0415
+
+def _routing_route(path: Path, route: str) -> dict[str, Any] | None:
+    """The route's entry in routing.json: the decisions (and qualifying runs) tonight is compared with."""
+    from equiv.routes import read_routing
 
     try:
         entry = read_routing(path).get("routes", {}).get(route) if path.is_file() else None
@@ -24,7 +29,46 @@ def _previous_from_routing(path: Path, route: str) -> dict[str, Any] | None:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("prompt_types"), dict):
         return None
-    return {"route": route, "run_id": entry.get("run_id"), "prompt_types": entry["prompt_types"]}
+    return entry
+
+
+def fall_back(
+    routing: Path,
+    settings: Settings,
+    route: str,
+    run_id: str,
+    regressed: dict[str, list[Finding]],
+    verdicts: dict[str, str],
+) -> list[str]:
+    """`--fallback`: route each regressed prompt-type back to the baseline in routing.json (and the LiteLLM
+    snippet), with tonight's run id and the reason. Returns what was done, one line per prompt-type."""
+    from equiv.routes import read_routing, write_routing, write_snippet
+    from equiv.store import utc_now
+
+    entry = read_routing(routing).get("routes", {}).get(route)
+    if not isinstance(entry, dict) or not isinstance(entry.get("prompt_types"), dict):
+        return [f"{route}: not in {routing}: nothing to route back (qualify the route to manage its routing)"]
+    baseline, candidate = entry.get("baseline"), entry.get("candidate")
+    now = utc_now()
+    done = []
+    types = dict(entry["prompt_types"])
+    for name, found in regressed.items():
+        decision = types.get(name)
+        if not isinstance(decision, dict) or decision.get("model") != candidate or not baseline:
+            continue
+        reason = "; ".join(f.message for f in found)
+        types[name] = {
+            "model": baseline,
+            "verdict": verdicts.get(name, decision.get("verdict")),
+            "run_id": run_id,
+            "reason": f"nightly regression: {reason}",
+            "fallback": {"at": now, "from_model": candidate, "qualified_by": decision.get("run_id")},
+        }
+        done.append(f"{route} / {name}: back to {baseline} (run {run_id}: {reason})")
+    if done:
+        merged = write_routing(routing, {route: {**entry, "prompt_types": types, "updated_at": now}})
+        write_snippet(routing, merged, settings)
+    return done
 
 
 @app.command()
@@ -35,37 +79,59 @@ def nightly(
     route: Annotated[list[str] | None, typer.Option("--route", "-r", help="Only this route (repeatable).")] = None,
     out: Annotated[Path, typer.Option(help="Parent folder of run directories and history.jsonl.")] = Path("reports"),
     history: Annotated[Path | None, typer.Option(help="History file (default: OUT/history.jsonl).")] = None,
-    routing: Annotated[Path, typer.Option(help="routing.json: the baseline state of a route with no history yet.")]
-    = Path("routing.json"),
+    routing: Annotated[
+        Path, typer.Option(help="routing.json: each prompt-type's qualifying run (what tonight is compared with).")
+    ] = Path("routing.json"),
     summary: Annotated[Path | None, typer.Option(help="Combined summary.md (default: OUT/summary.md).")] = None,
     per_type: Annotated[int | None, typer.Option("--per-type", help="Pairs per prompt-type (all routes).")] = None,
     max_spend: Annotated[float | None, typer.Option("--max-spend", help="Cap on eval spend per route, USD.")] = None,
+    fallback: Annotated[
+        bool, typer.Option("--fallback", help="Route a regressed prompt-type back to the baseline in routing.json.")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new night even if the last one was killed before it finished.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Re-qualify every route on fresh traffic; exit 1 on a regression since the route's last run.
+    """Re-qualify every route on fresh traffic; exit 1 on a regression against the run that qualified it.
 
-    A regression: a prompt-type that was GO is not GO now; its quality estimate dropped by more than the
-    margin with non-overlapping intervals; or the candidate's cost per request rose by more than
-    cost_regression_share. One line per route is appended to OUT/history.jsonl.
+    A regression, per live prompt-type (GO in routing.json, or for a route without one, GO in its first
+    nightly run): it is NO_GO tonight; its quality dropped against the qualifying run by a difference
+    significant at alpha (both runs' bootstrap draws); or the candidate's cost relative to the baseline's
+    rose by more than cost_regression_share. GO -> INCONCLUSIVE is a warning (exit 0). One line per route
+    is appended to OUT/history.jsonl. A night killed before it finished is resumed by the same command.
     """
-    from equiv.cli.qualify import plan_routes, rewrite_reports, run_route  # noqa: PLC0415
-    from equiv.errors import AbortedError  # noqa: PLC0415
-    from equiv.history import (  # noqa: PLC0415
+    from equiv.cli.qualify import plan_routes, rewrite_reports, run_route
+    from equiv.errors import AbortedError
+    from equiv.history import (
         HISTORY_FILE,
+        NIGHT_STATE_FILE,
         append_history,
-        find_regressions,
+        assess,
+        drop_tests,
+        find_references,
         history_entry,
-        last_entry,
+        night_to_resume,
         nightly_summary,
         read_history,
-        vanished_types,
+        read_night_state,
+        record_findings,
+        update_night_state,
     )
-    from equiv.store import utc_now, write_text_atomic  # noqa: PLC0415
+    from equiv.store import RunDir, utc_now, write_text_atomic
 
-    settings, plans = plan_routes(config, split_list(",".join(route)) if route else None,
-                                  {"per_type": per_type, "max_spend_usd": max_spend})
-    since_dt = parse_since(since)
+    settings, plans = plan_routes(
+        config, split_list(",".join(route)) if route else None, {"per_type": per_type, "max_spend_usd": max_spend}
+    )
+    if fallback:
+        from equiv.routes import read_routing
+
+        read_routing(routing)  # --fallback will rewrite it: a damaged file is refused before anything is spent
+    now = datetime.now(UTC)
+    since_dt = parse_since(since, now)
+    window = now - since_dt if is_relative(since) else None
     history_path = history or out / HISTORY_FILE
+    state_path = out / NIGHT_STATE_FILE
     err, console = Console(stderr=True), Console()
     entries, warnings = read_history(history_path)
     for w in warnings:
@@ -75,49 +141,149 @@ def nightly(
     done: list[tuple[str, dict[str, Any], Path]] = []
     failed: list[str] = []
     aborted: str | None = None
-    all_regressions = []
+    all_findings: list[Finding] = []
+    fallbacks: list[str] = []
+    state = read_night_state(state_path)
     for plan in plans:
         name = plan.route.name
+        resume_since = None if fresh else night_to_resume(state, name, since, now, window)
+        route_since = resume_since or since_dt
+        if resume_since is not None:
+            err.print(
+                Text(
+                    f"route {name}: resuming the night started "
+                    f"{state['routes'][name].get('started_at')} (traffic since "
+                    f"{route_since.isoformat(timespec='seconds')}): finished work is not bought again"
+                )
+            )
+        else:  # recorded before any spend: a kill from here on is resumed by the same command
+            update_night_state(
+                state_path,
+                name,
+                status="running",
+                since_arg=since,
+                since=route_since.isoformat(),
+                started_at=utc_now(),
+                run_id=None,
+            )
         try:
-            result = run_route(plan, out=out, fresh=True, quiet=quiet, command="nightly", since=since_dt)
+            result = run_route(
+                plan, out=out, fresh=resume_since is None, quiet=quiet, command="nightly", since=route_since
+            )
+            if resume_since is not None and _older_night(result.info, state["routes"][name]):
+                # the run found by its key is an earlier, finished night (an absolute --since on unchanged
+                # traffic, killed before tonight's run directory existed): tonight still gets its own run
+                result = run_route(plan, out=out, fresh=True, quiet=quiet, command="nightly", since=route_since)
         except InputError as e:  # e.g. no traffic in the window: the other routes still run
             failed.append(f"route {name}: {e.message}")
             err.print(Text(f"equiv: error: route {name}: {e.message}", style="bold red"))
+            update_night_state(state_path, name, status="failed", error=e.message)
             continue
-        if result.aborted:
+        if result.aborted:  # the night stays "running": the same command resumes it
             aborted = f"route {name}: {result.aborted} (partial results in {result.run_dir}; not added to history)"
             break
-        entry = history_entry(name, result.verdict, run_dir=result.run_dir, since=since_dt.isoformat(),
-                              timestamp=utc_now())
-        previous = last_entry(entries, name) or _previous_from_routing(routing, name)
-        regs = find_regressions(previous, entry, margin=plan.settings.margin,
-                                cost_share=settings.cost_regression_share)
-        entry["regressions"] = [str(r) for r in regs]
-        gone = vanished_types(previous, entry)
-        notes = [f"REGRESSION {r}" for r in regs]
-        notes += [f"{t} was GO in run {previous.get('run_id') if previous else '?'} and had no traffic in this "
-                  f"window: not re-checked" for t in gone]
+        entry = history_entry(
+            name, result.verdict, run_dir=result.run_dir, since=route_since.isoformat(), timestamp=utc_now()
+        )
+        references = find_references(
+            name,
+            _routing_route(routing, name),
+            entries,
+            out,
+            exclude_run_id=result.verdict.run_id,
+            routing_dir=routing.parent,
+        )
+        if not any(r.live for r in references.values()):
+            err.print(
+                Text(
+                    f"route {name}: no prompt-type is live yet (none GO in {routing} or an earlier night): "
+                    "nothing to regress from; tonight's GO types are watched from now on",
+                    style="yellow",
+                )
+            )
+        tests = drop_tests(result.verdict, RunDir(result.run_dir).load_pairs(), references, plan.settings)
+        findings, records = assess(
+            name,
+            entry,
+            references,
+            tests,
+            alpha=plan.settings.alpha,
+            correction=plan.settings.correction,
+            cost_share=settings.cost_regression_share,
+        )
+        record_findings(entry, findings, records)
+        notes = [f"{'REGRESSION' if f.is_regression else 'WARNING'} {f}" for f in findings]
         result.verdict.notes.extend(notes)
+        if fallback:
+            regressed: dict[str, list[Finding]] = {}
+            for f in findings:
+                if f.is_regression and _is_from_routing(references.get(f.prompt_type)):
+                    regressed.setdefault(f.prompt_type, []).append(f)
+            if regressed:
+                did = fall_back(
+                    routing,
+                    settings,
+                    name,
+                    result.verdict.run_id,
+                    regressed,
+                    {tv.prompt_type: tv.verdict for tv in result.verdict.prompt_types},
+                )
+                fallbacks += did
+                entry["fallbacks"] = did
+                result.verdict.notes.extend(f"FALLBACK {d}" for d in did)
         route_history = [e for e in entries if e.get("route") == name]
         rewrite_reports(result, [*route_history, entry])
-        append_history(history_path, entry)
-        entries.append(entry)
-        all_regressions += regs
+        if result.verdict.run_id not in {str(e.get("run_id")) for e in route_history}:
+            append_history(history_path, entry)
+            entries.append(entry)
+        update_night_state(state_path, name, status="done", run_id=result.verdict.run_id, finished_at=utc_now())
+        all_findings += findings
         done.append((name, entry, result.run_dir))
-        for note in notes:
-            console.print(Text(note, style="bold red" if note.startswith("REGRESSION") else "yellow"))
+        for f in findings:
+            console.print(
+                Text(
+                    f"{'REGRESSION' if f.is_regression else 'WARNING'} {f}",
+                    style="bold red" if f.is_regression else "yellow",
+                )
+            )
+        for t, rec in records.items():
+            if "p_value" in rec:
+                console.print(
+                    Text(
+                        f"  {name} / {t}: {rec.get('verdict')}, quality {rec['reference_estimate']:+.3f} (run "
+                        f"{rec.get('reference_run_id')}) -> {rec['estimate']:+.3f}, difference {rec['diff']:+.3f}, "
+                        f"p = {rec['p_value']:.3g} (level {rec['level']:.3g}): {rec['status']}"
+                    )
+                )
+        for d in entry.get("fallbacks") or []:
+            console.print(Text(f"FALLBACK {d}", style="bold yellow"))
 
     summary_path = summary or out / "summary.md"
     summary_path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(summary_path, nightly_summary(done, all_regressions, failed, aborted, since_dt.isoformat()))
+    write_text_atomic(
+        summary_path, nightly_summary(done, all_findings, failed, aborted, since_dt.isoformat(), fallbacks)
+    )
     console.print(Text(f"History: {history_path}   Summary: {summary_path}"))
     if aborted:
         raise AbortedError(aborted)
-    if all_regressions:
-        types = sorted({f"{r.route}/{r.prompt_type}" for r in all_regressions})
-        console.print(Text(f"nightly: {len(all_regressions)} regression(s) in {', '.join(types)}: exit 1",
-                           style="bold red"))
+    regressions = [f for f in all_findings if f.is_regression]
+    if regressions:
+        types = sorted({f"{r.route}/{r.prompt_type}" for r in regressions})
+        console.print(
+            Text(f"nightly: {len(regressions)} regression(s) in {', '.join(types)}: exit 1", style="bold red")
+        )
         raise typer.Exit(1)
     if failed:
         raise InputError("; ".join(failed))
-    console.print(Text("nightly: no regression", style="bold green"))
+    n_warn = len(all_findings)
+    console.print(Text(f"nightly: no regression{f' ({n_warn} warning(s))' if n_warn else ''}", style="bold green"))
+
+
+def _older_night(info: dict[str, Any], night: dict[str, Any]) -> bool:
+    """The run started before the night being resumed did (timestamps are UTC ISO 8601 'Z' strings)."""
+    started, night_started = info.get("started_at"), night.get("started_at")
+    return isinstance(started, str) and isinstance(night_started, str) and started < night_started
+
+
+def _is_from_routing(ref: Reference | None) -> bool:
+    return ref is not None and ref.source == "routing.json"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from equiv.config import Settings, load_settings
 from equiv.errors import InputError
+
+if TYPE_CHECKING:
+    from equiv.config import Settings
 
 
 def split_list(raw: str | None) -> list[str] | None:
@@ -17,6 +19,8 @@ def split_list(raw: str | None) -> list[str] | None:
 
 
 def settings_from(config: str | None, **flags: Any) -> Settings:
+    from equiv.config import load_settings  # here, not at the top: `equiv --help` stays fast
+
     return load_settings(config, {k: v for k, v in flags.items() if v is not None})
 
 
@@ -41,6 +45,7 @@ def parse_since(raw: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"--since {raw!r}: give a window such as 24h, 90m, 7d, or an ISO 8601 time "
-                         "such as 2025-03-01T00:00:00Z") from None
+        raise InputError(
+            f"--since {raw!r}: give a window such as 24h, 90m, 7d, or an ISO 8601 time such as 2025-03-01T00:00:00Z"
+        ) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

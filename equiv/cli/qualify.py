@@ -37,9 +37,9 @@ class RouteRun:
 
 def plan_routes(config: str, names: list[str] | None, overrides: dict[str, Any]) -> tuple[Settings, list[RoutePlan]]:
     """Load the config and check every chosen route (traffic found, prices and keys known) before any spend."""
-    from equiv.config import load_settings  # noqa: PLC0415
-    from equiv.pipeline import resolve_models  # noqa: PLC0415
-    from equiv.routes import route_settings, route_traffic, select_routes  # noqa: PLC0415
+    from equiv.config import load_settings
+    from equiv.pipeline import resolve_models
+    from equiv.routes import route_settings, route_traffic, select_routes
 
     settings = load_settings(config, overrides)
     plans = []
@@ -50,21 +50,24 @@ def plan_routes(config: str, names: list[str] | None, overrides: dict[str, Any])
     return settings, plans
 
 
-def run_route(plan: RoutePlan, *, out: Path, fresh: bool, quiet: bool, command: str,
-              since: datetime | None = None) -> RunResult:
+def run_route(
+    plan: RoutePlan, *, out: Path, fresh: bool, quiet: bool, command: str, since: datetime | None = None
+) -> RunResult:
     """One route's comparison (resumable like `equiv compare`), its verdict printed, the route recorded in run.json."""
-    from equiv.cli.progress import ProgressPrinter  # noqa: PLC0415
-    from equiv.pipeline import compare  # noqa: PLC0415
-    from equiv.report.terminal import print_verdict  # noqa: PLC0415
-    from equiv.store import RunDir  # noqa: PLC0415
+    from equiv.cli.progress import ProgressPrinter
+    from equiv.pipeline import compare
+    from equiv.report.terminal import print_verdict
+    from equiv.store import RunDir
 
     err = Console(stderr=True)
-    err.print(Text(f"route {plan.route.name}: {plan.route.baseline} -> {plan.route.candidate} on {plan.traffic}",
-                   style="bold"))
+    err.print(
+        Text(
+            f"route {plan.route.name}: {plan.route.baseline} -> {plan.route.candidate} on {plan.traffic}", style="bold"
+        )
+    )
     with ProgressPrinter(err, quiet=quiet) as progress:
         result = compare(plan.traffic, plan.settings, out=out, fresh=fresh, on_event=progress, since=since)
-    result.info.update(route=plan.route.name, command=command,
-                       since=since.isoformat() if since is not None else None)
+    result.info.update(route=plan.route.name, command=command, since=since.isoformat() if since is not None else None)
     RunDir(result.run_dir).write_run_info(result.info)
     Console().print(Text(f"\nroute {plan.route.name}", style="bold"))
     print_verdict(result.verdict, Console(), str(result.run_dir))
@@ -73,8 +76,8 @@ def run_route(plan: RoutePlan, *, out: Path, fresh: bool, quiet: bool, command: 
 
 def rewrite_reports(result: RunResult, history: list[dict[str, Any]] | None) -> None:
     """Rebuild the run's reports from its files, now with the route's history (trend) and any new notes."""
-    from equiv.pipeline import write_reports  # noqa: PLC0415
-    from equiv.store import RunDir  # noqa: PLC0415
+    from equiv.pipeline import write_reports
+    from equiv.store import RunDir
 
     run = RunDir(result.run_dir)
     checks = run.load_checks() if run.file("checks.jsonl").exists() else None
@@ -107,13 +110,14 @@ def qualify(
 
     Writes routing.json (a prompt-type goes to the candidate only on GO) and routing.litellm.yaml beside it.
     """
-    from equiv.errors import AbortedError  # noqa: PLC0415
-    from equiv.history import HISTORY_FILE, read_history  # noqa: PLC0415
-    from equiv.routes import qualify_summary, read_routing, route_decision, write_routing, write_snippet  # noqa: PLC0415
-    from equiv.store import write_json_atomic, write_text_atomic  # noqa: PLC0415
+    from equiv.errors import AbortedError
+    from equiv.history import HISTORY_FILE, read_history
+    from equiv.routes import qualify_summary, read_routing, route_decision, write_routing, write_snippet
+    from equiv.store import write_json_atomic, write_text_atomic
 
-    settings, plans = plan_routes(config, split_list(",".join(route)) if route else None,
-                                  {"per_type": per_type, "max_spend_usd": max_spend})
+    settings, plans = plan_routes(
+        config, split_list(",".join(route)) if route else None, {"per_type": per_type, "max_spend_usd": max_spend}
+    )
     read_routing(routing)  # a damaged routing file is refused before anything is spent
     runs: list[RouteRun] = []
     aborted: str | None = None
@@ -145,8 +149,11 @@ def qualify(
     console.print(Text(f"Summary: {summary_path}"))
     if aborted:
         raise AbortedError(aborted)
-    label = {EXIT_GO: "every prompt-type GO", EXIT_NO_GO: "a prompt-type is NO_GO",
-             EXIT_INCONCLUSIVE: "inconclusive (no NO_GO): not enough evidence to switch"}[code]
+    label = {
+        EXIT_GO: "every prompt-type GO",
+        EXIT_NO_GO: "a prompt-type is NO_GO",
+        EXIT_INCONCLUSIVE: "inconclusive (no NO_GO): not enough evidence to switch",
+    }[code]
     console.print(Text(f"Gate: exit {code} — {label}", style="bold green" if code == 0 else "bold red"))
     raise typer.Exit(code)
 

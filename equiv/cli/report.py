@@ -1,7 +1,18 @@
-"""`equiv report RUN_DIR|pairs.jsonl`: re-analyze from pairs.jsonl alone, no model calls."""
+"""`equiv report RUN_DIR|pairs.jsonl`: re-analyze from pairs.jsonl alone, no model calls.
+
+A re-analysis never destroys the verdict a run wrote: it rebuilds the run's own files only when it
+arrives at the same verdict.json (a lost report.html, a re-render); a re-analysis that decides
+differently (another margin, alpha, correction, calibration, or a newer equiv's rules) goes to
+`<run>/reanalysis/<settings hash>/` unless `--out` names a folder, with `reanalysis.json` recording
+the command that reproduces it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -23,50 +34,93 @@ def report(
     seed: Annotated[int | None, typer.Option()] = None,
     correction: Annotated[str | None, typer.Option(help="none | bonferroni | holm")] = None,
     ci: Annotated[str | None, typer.Option(help="percentile | bca")] = None,
-    judge_calibration: Annotated[str | None, typer.Option(
-        help="none | position: re-decide verdicts from the judge's logprobs, corrected for its position preference")
+    judge_calibration: Annotated[
+        str | None,
+        typer.Option(
+            help="none | position: re-decide verdicts from the judge's logprobs, corrected for its position preference"
+        ),
+    ] = None,
+    judge_check: Annotated[
+        bool | None,
+        typer.Option(
+            "--judge-check/--no-judge-check",
+            help="Let the judge check block a GO (a check that ran is reported either way).",
+        ),
     ] = None,
     types: Annotated[str | None, typer.Option(help="Only these prompt-types (comma-separated).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write verdict.json, summary.md, report.html here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write verdict.json, summary.md, report.html here (default: the run itself when the verdict is "
+            "unchanged, else <run>/reanalysis/<hash>/)."
+        ),
+    ] = None,
 ) -> None:
     """Recompute verdict.json, summary.md and report.html from pairs.jsonl (new margin, alpha, correction ...)."""
-    from equiv.analyze import analyze  # noqa: PLC0415
-    from equiv.config import load_settings  # noqa: PLC0415
-    from equiv.pipeline import write_reports  # noqa: PLC0415
-    from equiv.report.terminal import print_verdict  # noqa: PLC0415
-    from equiv.store import load_pairs_from  # noqa: PLC0415
+    from equiv.api import ANALYSIS_KEYS, reanalyze
+    from equiv.pipeline import write_reports
+    from equiv.report.terminal import print_verdict
+    from equiv.store import write_json_atomic
 
-    pairs, checks, info, folder = load_pairs_from(target)
-    if not pairs:
-        from equiv.errors import InputError  # noqa: PLC0415
-
-        raise InputError(f"{target}: no pairs to analyze")
-    # the run's own settings first, then the config file, then flags
-    recorded = {k: v for k, v in (info.get("settings") or {}).items()
-                if k in ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check",
-                          "judge_calibration")}
-    in_file = load_settings(config).model_fields_set
-    flags = {"margin": margin, "alpha": alpha, "bootstrap": bootstrap, "seed": seed, "correction": correction,
-             "ci": ci, "judge_calibration": judge_calibration, "types": split_list(types)}
-    overrides = {k: v for k, v in recorded.items() if k not in in_file}
-    overrides.update({k: v for k, v in flags.items() if v is not None})
-    settings = load_settings(config, overrides)
-    out_dir = out or folder
+    flags = {
+        "margin": margin,
+        "alpha": alpha,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "correction": correction,
+        "ci": ci,
+        "judge_calibration": judge_calibration,
+        "judge_check": judge_check,
+        "types": split_list(types),
+    }
+    again = reanalyze(target, config=config, **flags)
+    result, settings, pairs, checks, info = again.analysis, again.settings, again.pairs, again.checks, again.info
+    folder, history, verdict = again.folder, again.history, again.analysis.verdict
+    run_id = verdict.run_id
+    analysed = settings.model_dump(mode="json", include={*ANALYSIS_KEYS, "types"})
+    if out is not None:
+        out_dir = out
+    else:
+        existing = folder / "verdict.json"
+        same = existing.is_file() and _same_verdict(existing, verdict.model_dump(mode="json"))
+        missing = not existing.is_file() and (info or target.is_dir())
+        if same or missing:
+            out_dir = folder  # re-rendering what the run decided: nothing it wrote changes meaning
+        else:
+            digest = hashlib.sha256(json.dumps(analysed, sort_keys=True).encode()).hexdigest()[:10]
+            out_dir = folder / "reanalysis" / digest
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_id = str(info.get("run_id") or folder.name)
-    verdict = analyze(pairs, checks if settings.judge_check else None, settings, run_id=run_id,
-                      eval_cost_usd=info.get("eval_cost_usd"), monthly_volume=info.get("monthly_volume"),
-                      aborted=info.get("aborted"))
-    # what the run knew beside its pairs (skipped records, failures by reason ...), as compare reported it
-    verdict.notes.extend(n for n in info.get("run_notes") or [] if n not in verdict.notes)
-    info = {**info, "reanalyzed": True}
-    history = None
-    if info.get("route"):  # a qualify/nightly run: its route's trend, and the regressions nightly found
-        from equiv.history import HISTORY_FILE, read_history  # noqa: PLC0415
-
-        history = read_history(folder.parent / HISTORY_FILE, str(info["route"]))[0] or None
-        for entry in history or []:
-            if entry.get("run_id") == run_id:
-                verdict.notes.extend(f"REGRESSION {r}" for r in entry.get("regressions") or [])
-    write_reports(out_dir, verdict, pairs, checks, info, history)
+    command = ["equiv", "report", str(target), *_flag_words(config, flags), "--out", str(out_dir)]
+    reproduce = " ".join(shlex.quote(w) for w in command)
+    info = {**info, "reanalyzed": True, "reproduce": reproduce}
+    if out_dir != folder:
+        write_json_atomic(
+            out_dir / "reanalysis.json",
+            {"source": str(target), "run_id": run_id, "command": reproduce, "settings": analysed},
+        )
+    write_reports(out_dir, result, pairs, checks, info, history)
     print_verdict(verdict, Console(), str(out_dir))
+    if out is None and out_dir != folder:
+        typer.echo(f"equiv: the run's own verdict.json is kept; this re-analysis is in {out_dir}", err=True)
+
+
+def _same_verdict(path: Path, new: dict[str, object]) -> bool:
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(new)))
+    except (OSError, ValueError):
+        return False
+
+
+def _flag_words(config: str | None, flags: Mapping[str, object]) -> list[str]:
+    """The flags given, as words of a command line that reproduces this re-analysis."""
+    words = ["--config", config] if config else []
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key == "judge_check":
+            words.append("--judge-check" if value else "--no-judge-check")
+        elif key == "types" and isinstance(value, list):
+            words += ["--types", ",".join(map(str, value))]
+        else:
+            words += [f"--{key.replace('_', '-')}", str(value)]
+    return words

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from equiv.judging.parse import parse_reply
-from equiv.judging.prompt import render
+from equiv.judging.prompt import render, unjudgeable
+from equiv.llm.answer import CONTENT_FILTER
 from equiv.llm.client import CallError, ModelSpec
 from equiv.llm.runner import Runner
 from equiv.schema import JudgeFailure, Judgment
@@ -56,6 +57,13 @@ class Judge:
                 comp = await self.runner.call(self.spec, prompt, self.params, sample=attempt)
             except CallError as err:
                 return JudgeFailure(order=order, judge=self.spec.name, error=f"judge call failed: {err.message}")
+            if comp.finish_reason == CONTENT_FILTER:  # what came back is not the judge's whole reply: never read it
+                return JudgeFailure(
+                    order=order,
+                    judge=self.spec.name,
+                    error="judge reply blocked by the provider's content filter",
+                    raw=comp.output[:500],
+                )
             winner, reason = parse_reply(comp.output)
             if winner is None and self.prefill:
                 rest = comp.output.removeprefix(self.prefill)
@@ -65,26 +73,44 @@ class Judge:
                 # so its first token was the verdict; a server that ignored the prefill and wrote the whole
                 # object decoded "{" first, and those alternatives say nothing about A or B
                 spoke = bool(self.prefill) and comp.completion_tokens <= 2
-                return Judgment(order=order, winner=winner, judge=self.spec.name, reason=reason,
-                                logprobs=verdict_logprobs(comp.first_token_logprobs) if spoke else None)
+                return Judgment(
+                    order=order,
+                    winner=winner,
+                    judge=self.spec.name,
+                    reason=reason,
+                    logprobs=verdict_logprobs(comp.first_token_logprobs) if spoke else None,
+                )
             last = comp.output
         return JudgeFailure(
-            order=order, judge=self.spec.name, error=f"unparseable judge reply after {self.retries + 1} tries",
+            order=order,
+            judge=self.spec.name,
+            error=f"unparseable judge reply after {self.retries + 1} tries",
             raw=last[:500],
         )
 
     async def both_orders(
         self, messages: list[dict[str, Any]], first: str, second: str, orders: tuple[str, str]
     ) -> tuple[list[Judgment], list[JudgeFailure]]:
-        """`first` is shown as A in orders[0] and as B in orders[1]."""
+        """`first` is shown as A in orders[0] and as B in orders[1].
+
+        A conversation the judge cannot see (image parts: see `unjudgeable`) is not judged: both orders are
+        failures with the reason, and no call is made.
+        """
+        blind = unjudgeable(messages)
+        if blind is not None:
+            return [], [JudgeFailure(order=o, judge=self.spec.name, error=blind) for o in orders]
         if self.sequential:
             async with self._turn:
-                results = [await self.one(orders[0], messages, first, second),
-                           await self.one(orders[1], messages, second, first)]
+                results = [
+                    await self.one(orders[0], messages, first, second),
+                    await self.one(orders[1], messages, second, first),
+                ]
         else:
-            results = list(await asyncio.gather(
-                self.one(orders[0], messages, first, second), self.one(orders[1], messages, second, first)
-            ))
+            results = list(
+                await asyncio.gather(
+                    self.one(orders[0], messages, first, second), self.one(orders[1], messages, second, first)
+                )
+            )
         judgments = [r for r in results if isinstance(r, Judgment)]
         failures = [r for r in results if isinstance(r, JudgeFailure)]
         return judgments, failures
@@ -101,8 +127,12 @@ LOCAL_JUDGE_CLOSE = '"}'
 LOCAL_JUDGE_GRAMMAR = 'root ::= "A" | "B" | "tie"'
 # The verdict token's alternatives come back with it (top 20: "A", "B" and "tie" are nearly always among
 # them); the analysis may use them to correct the judge's position preference (judge_calibration).
-LOCAL_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 2, "logprobs": True, "top_logprobs": 20,
-                                      "extra_body": {"grammar": LOCAL_JUDGE_GRAMMAR}}
+LOCAL_JUDGE_PARAMS: dict[str, Any] = {
+    "max_tokens": 2,
+    "logprobs": True,
+    "top_logprobs": 20,
+    "extra_body": {"grammar": LOCAL_JUDGE_GRAMMAR},
+}
 VERDICT_WORDS = ("A", "B", "tie")
 
 

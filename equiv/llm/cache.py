@@ -1,7 +1,12 @@
-"""Per-run store of finished calls, so a resumed run never buys a call twice.
+"""The store of finished calls: a run never buys a call that any run under its `--out` folder bought.
 
-One JSON line per finished call in `<run_dir>/calls.jsonl`, appended and flushed as calls finish and
-fsynced in the background (equiv.durable).
+Each run appends one JSON line per call it bought to its own `<run_dir>/calls.jsonl` (flushed as
+calls finish, fsynced in the background by equiv.durable); what that file holds is what the run
+spent. The cache also reads the `calls.jsonl` of every other run directory beside it (read-only,
+indexed by key and read lazily, so a folder of many nightly runs costs an index, not their texts):
+a rerun with a larger `per_type`, a corrected price or timeout, or another margin finds its calls
+there and buys only what is new (SPEC "Nothing lost, nothing bought twice").
+
 A torn last line (the process was killed mid-write) is dropped on load.
 """
 
@@ -10,31 +15,53 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from equiv import durable
 from equiv.schema import Completion
 
+_KEY_PREFIX = b'{"key": "'
 
-def call_key(model: str, call_model: str, api_base: str | None, messages: list[dict[str, Any]],
-             params: dict[str, Any], sample: int = 0) -> str:
-    """The one cache key function: everything that affects a call's output, nothing else."""
+
+def call_key(
+    call_model: str, api_base: str | None, messages: list[dict[str, Any]], params: dict[str, Any], sample: int = 0
+) -> str:
+    """The one cache key function: what defines a call's output (the model as called, where it is
+    served, the messages, the params sent, the sample index), nothing else: not the name a report
+    gives the model, not its price, not its timeout."""
     blob = json.dumps(
-        {"m": model, "c": call_model, "b": api_base or "", "msg": messages, "p": params, "s": sample},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+        {"c": call_model, "b": api_base or "", "msg": messages, "p": params, "s": sample},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sibling_call_files(run_dir: Path) -> list[Path]:
+    """The calls.jsonl of every other run directory in the run's parent folder (the `--out` folder)."""
+    parent = run_dir.parent
+    if not parent.is_dir():
+        return []
+    return sorted(
+        p / "calls.jsonl" for p in parent.iterdir() if p.is_dir() and p != run_dir and (p / "calls.jsonl").is_file()
+    )
 
 
 class CallCache:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, shared: Iterable[Path] = ()) -> None:
         self.path = path
         self._entries: dict[str, Completion] = {}
+        self._shared: dict[str, tuple[Path, int]] = {}
         self.dropped_lines = 0
         if path is not None and path.exists():
             self._load(path)
-        self._fh = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
+        for other in shared:
+            self._index(other)
+        self._fh = open(path, "a", encoding="utf-8") if path is not None else None
 
     def _load(self, path: Path) -> None:
         with open(path, "rb") as fh:
@@ -54,8 +81,42 @@ class CallCache:
                 os.fsync(out.fileno())
             os.replace(tmp, path)
 
+    def _index(self, path: Path) -> None:
+        """Where each finished call of another run is (key -> file, offset); its text is read on a hit."""
+        try:
+            with open(path, "rb") as fh:
+                offset = 0
+                for raw in fh:
+                    if raw.endswith(b"\n") and raw.startswith(_KEY_PREFIX) and raw[73:74] == b'"':
+                        self._shared.setdefault(raw[9:73].decode("ascii", "replace"), (path, offset))
+                    offset += len(raw)
+        except OSError:
+            return  # another run's folder vanished: its calls are simply not reused
+
+    def _read_shared(self, key: str) -> Completion | None:
+        where = self._shared.get(key)
+        if where is None:
+            return None
+        try:
+            with open(where[0], "rb") as fh:
+                fh.seek(where[1])
+                row = json.loads(fh.readline())
+            if row.get("key") != key:
+                return None
+            return Completion.model_validate(row["completion"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self._shared.pop(key, None)
+            return None
+
     def get(self, key: str) -> Completion | None:
-        return self._entries.get(key)
+        """A finished call: this run's own, else another run's under the same folder."""
+        hit = self._entries.get(key)
+        if hit is None:
+            hit = self._read_shared(key)
+        return hit
+
+    def bought_here(self, key: str) -> bool:
+        return key in self._entries
 
     def put(self, key: str, completion: Completion) -> None:
         self._entries[key] = completion
@@ -65,6 +126,7 @@ class CallCache:
             durable.mark(self._fh)
 
     def total_cost(self) -> float:
+        """What this run bought (calls reused from other runs cost it nothing)."""
         return sum(c.cost_usd for c in self._entries.values())
 
     def __len__(self) -> int:

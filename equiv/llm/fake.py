@@ -10,8 +10,15 @@ writes a vague word in its place (decided by a hash of model, prompt and fact, s
 (different draws); ``-ctxC`` loses track in long prompts (facts after the C-th are recalled with
 half the skill); ``-verbose`` pads about half of its answers with filler (a model that is verbose
 on some prompts, so length and quality can be told apart).
+Behaviour suffixes change the shape of the reply, not its text (see ``shape``): ``-tools`` answers with
+a call to the first offered tool (arguments ``{"answer": <its text>}``) whenever the request offers
+tools; on about half of the prompts ``-filtered`` is blocked by the content filter (no content,
+finish_reason "content_filter"), ``-filtercut`` is cut by it after half of its words, and ``-empty``
+returns an empty text (finish_reason "stop").
 Judges read the conversation and the two answers out of the rendered judge prompt and prefer the
-answer that mentions more facts:
+answer that mentions more facts (equiv's own notices in an answer are not facts). They read the
+delimiters as leniently as a language model does (any case, spaces inside the brackets), so an answer
+that can fake a delimiter in the prompt fools them as it would fool a real judge:
   fake/judge            coverage only (ties when equal)
   fake/judge-verbose    prefers the longer answer when lengths differ by > 20%, else coverage
   fake/judge-always-a   always "A"  (position-only judge)
@@ -27,6 +34,8 @@ import json
 import math
 import re
 from typing import Any
+
+from equiv.llm.answer import CONTENT_FILTER, strip_markers
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 _STOP = frozenset(
@@ -82,24 +91,69 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
     if not m:
         raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN[-vK][-ctxC][-verbose]")
     skill = int(m.group(1)) / 100
-    stem = name.removesuffix("-verbose")
+    stem = _stem(m)
     prompt = _last_user(messages)
     # a missed fact becomes a vague word, so an answer's length says little about its quality
     ctx = int(m.group(3)[4:]) if m.group(3) else None
-    words = [f if _u(stem, prompt, f, str(sample)) < (skill if ctx is None or i < ctx else skill / 2)
-             else VAGUE[int(_u(stem, f) * len(VAGUE))]
-             for i, f in enumerate(facts(prompt))]
+    words = [
+        f
+        if _u(stem, prompt, f, str(sample)) < (skill if ctx is None or i < ctx else skill / 2)
+        else VAGUE[int(_u(stem, f) * len(VAGUE))]
+        for i, f in enumerate(facts(prompt))
+    ]
     answer = "Answer: " + (", ".join(words) if words else "I am not sure.") + "."
     if m.group(4) and _u(stem, prompt, "pad", str(sample)) < 0.5:
         answer += " " + FILLER * 3
     return answer
 
 
-_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?")
+_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?((?:-tools|-filtered|-filtercut|-empty)*)")
+_BEHAVIOURS = ("tools", "filtered", "filtercut", "empty")
+
+
+def _stem(m: re.Match[str]) -> str:
+    """The generator's name without -verbose and behaviour suffixes: its draws (a -tools model writes the
+    same text as the model without the suffix)."""
+    return f"skill-{m.group(1)}{m.group(2) or ''}{m.group(3) or ''}"
+
+
+def shape(model: str, messages: list[dict[str, Any]], text: str, tools: Any = None) -> tuple[dict[str, Any], str]:
+    """(message, finish_reason) of a simulated reply whose text is `text` (see the behaviour suffixes)."""
+    plain: tuple[dict[str, Any], str] = ({"role": "assistant", "content": text}, "stop")
+    m = _GENERATOR.fullmatch(model.split("/", 1)[-1])
+    if not m or not m.group(5):
+        return plain
+    flags = set(m.group(5).strip("-").split("-"))
+    if "tools" in flags and isinstance(tools, list) and tools:
+        fn = tools[0].get("function", {}) if isinstance(tools[0], dict) else {}
+        name = str(fn.get("name") or "tool")
+        call_id = "call_" + hashlib.sha256(f"{model}|{text}".encode()).hexdigest()[:12]
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps({"answer": text})},
+        }
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    if not flags & {"filtered", "filtercut", "empty"} or not hit(model, messages):
+        return plain
+    if "filtered" in flags:
+        return {"role": "assistant", "content": None}, CONTENT_FILTER
+    if "filtercut" in flags:
+        words = text.split(" ")
+        return {"role": "assistant", "content": " ".join(words[: len(words) // 2])}, CONTENT_FILTER
+    return {"role": "assistant", "content": ""}, "stop"
+
+
+def hit(model: str, messages: list[dict[str, Any]]) -> bool:
+    """Whether a -filtered / -filtercut / -empty generator's behaviour strikes this prompt (about half)."""
+    m = _GENERATOR.fullmatch(model.split("/", 1)[-1])
+    return m is not None and _u(_stem(m), _last_user(messages), "behaviour") < 0.5
 
 
 def _between(text: str, tag: str) -> str | None:
-    m = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", text, flags=re.S)
+    """The text between the first `<tag>` and the next `</tag>`, in any case and with any spaces inside the
+    brackets (a language model reads `</ ANSWER_B >` as the end of answer B too)."""
+    m = re.search(rf"<\s*{tag}\s*>\n?(.*?)\n?<\s*/\s*{tag}\s*>", text, flags=re.S | re.I)
     return m.group(1) if m else None
 
 
@@ -109,7 +163,7 @@ def _fact_counts(prompt: str) -> tuple[tuple[str, int], tuple[str, int]] | None:
     if a is None or b is None:
         return None
     wanted = set(facts(conv))
-    return (a, len(wanted & set(facts(a)))), (b, len(wanted & set(facts(b))))
+    return (a, len(wanted & set(facts(strip_markers(a))))), (b, len(wanted & set(facts(strip_markers(b)))))
 
 
 def judge(model: str, messages: list[dict[str, Any]]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from equiv.errors import AbortedError, AuthError, InputError, SpendCapReached
-from equiv.llm import client
+from equiv.llm import client, secrets
 from equiv.llm.cache import CallCache, call_key
 from equiv.llm.client import CallError, ModelSpec
 from equiv.schema import Completion
@@ -70,13 +70,18 @@ class RunnerStats:
     max_attempts: int = 0  # the most attempts any one call needed
     errors: Counter[str] = field(default_factory=Counter)  # by kind: transient / permanent / auth
     faults: Counter[str] = field(default_factory=Counter)  # transient errors by exception class
+    over_reservation: int = 0  # calls that cost more than reserved (a provider that ignored the output limit)
+    unanswered_usd: float = 0.0  # reservations of calls sent but never answered (timeouts): counted as spent
 
 
 class Runner:
     """Makes model calls for a run: at most `concurrency` at once, never past the spend cap.
 
-    Spend is accounted before a call is sent (its worst case: prompt + max_tokens), so concurrent
-    calls cannot jointly overshoot the cap by more than what is already in flight.
+    Spend is reserved before a call is sent, at the call's worst case (an upper bound of its prompt
+    tokens, plus its output limit times `n`), and a call that sets no output limit is sent with the one
+    it was reserved at (`default_max_tokens`): concurrent calls together never pass the cap. A call sent
+    but never answered (a timeout) may still be billed: its reservation is counted as spent. A provider
+    that ignores the limit can overrun one call's reservation; no call is started after the cap is passed.
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class Runner:
         self.reserved = 0.0
         self._open = 0  # reservations held by calls in flight (reserved drifts in floating point)
         self.api_keys = api_keys
+        secrets.remember(*api_keys.values())  # redacted by value from every error text and answer
         self.default_max_tokens = default_max_tokens
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = random.Random(seed)
@@ -170,7 +176,7 @@ class Runner:
         if self.cache.get(key) is None:
             self.spent += result.cost_usd
             self.stats.calls += 1
-            self.cache.put(key, result)
+            self.cache.put(key, _scrubbed(result))
 
     async def settle(self, timeout_s: float) -> int:
         """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
@@ -182,23 +188,41 @@ class Runner:
             f.cancel()
         return left
 
+    def _cap_reached(self, worst: float) -> AbortedError:
+        maybe = (
+            (f" (${self.stats.unanswered_usd:.4f} of it reserved by calls that timed out and may have been billed)")
+            if self.stats.unanswered_usd
+            else ""
+        )
+        return self._abort(
+            SpendCapReached(
+                f"spend cap reached: ${self.spent:.4f} spent{maybe}; the next call could cost up to "
+                f"${worst:.4f} and max_spend_usd is ${self.cap:.2f}. Partial results are kept: "
+                "raise --max-spend and run the same command again to resume."
+            )
+        )
+
     def _worst_case(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]) -> float:
-        chars = sum(len(client.fake.content_text(m)) + 16 for m in messages)
-        max_out = params.get("max_tokens") or params.get("max_completion_tokens") or self.default_max_tokens
-        return spec.cost(chars // 3 + 8, int(max_out))
+        """The most the call can be billed: a true upper bound of its prompt tokens (UTF-8 bytes, schemas
+        included) and its output limit (the one it is sent with) times `n`."""
+        return spec.cost(
+            client.prompt_token_bound(messages, params), client.output_token_bound(params, self.default_max_tokens)
+        )
 
     async def call(
         self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], sample: int = 0
     ) -> Completion:
-        key = call_key(spec.name, spec.call_model, spec.api_base, messages, params, sample)
+        # the params as sent: with the output limit the call is reserved at, which is part of what defines it
+        params = client.with_output_limit(params, self.default_max_tokens)
+        key = call_key(spec.call_model, spec.api_base, messages, params, sample)
         hit = self.cache.get(key)
         if hit is not None:
             self.stats.cache_hits += 1
-            return hit
+            return _as_called(hit, spec)
         pending = self._inflight.get(key)
         if pending is not None:  # the identical call is already under way: share it, never buy it twice
             self.stats.cache_hits += 1
-            return await asyncio.shield(pending)
+            return _as_called(await asyncio.shield(pending), spec)
         fut: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -225,29 +249,28 @@ class Runner:
             async with self._budget:
                 # wait while in-flight calls hold the budget: they usually cost far less than reserved
                 await self._budget.wait_for(
-                    lambda: self.aborted is not None
-                    or self.spent + self.reserved + worst <= self.cap  # noqa: B023 - evaluated at once
-                    or self._open == 0
+                    lambda: (
+                        self.aborted is not None or self.spent + self.reserved + worst <= self.cap or self._open == 0  # noqa: B023 - evaluated at once
+                    )
                 )
                 if self.aborted is not None:
                     raise self.aborted
                 if self.spent + worst > self.cap:
                     self._budget.notify_all()  # wake the waiters: they stop too
-                    raise self._abort(
-                        SpendCapReached(
-                            f"spend cap reached: ${self.spent:.4f} spent; the next call could cost up to "
-                            f"${worst:.4f} and max_spend_usd is ${self.cap:.2f}. Partial results are kept: "
-                            "raise --max-spend and run the same command again to resume."
-                        )
-                    )
+                    raise self._cap_reached(worst)
                 self.reserved += worst
                 self._open += 1
             result: Completion | None = None
             delay: float | None = None
+            unanswered = 0.0  # a call sent and never answered (timeout): maybe billed, so its reservation stays spent
             try:
                 async with self.sem:
                     if self.aborted is not None:
                         raise self.aborted
+                    if self.spent + self.reserved > self.cap * (1 + 1e-9) + 1e-12:
+                        # a call answered meanwhile cost more than its reservation (the provider ignored the
+                        # limit): the calls admitted before that are not sent past the cap
+                        raise self._cap_reached(worst)
                     sent = asyncio.ensure_future(client.acomplete(spec, messages, params, self.api_keys.get(spec.name)))
                     try:
                         result = await asyncio.shield(sent)
@@ -256,11 +279,14 @@ class Runner:
                         raise
             except CallError as err:
                 self.stats.errors[err.kind] += 1
+                if err.maybe_billed:
+                    unanswered = worst
                 if err.kind == "auth":
+                    where = client.environment_key_hint(spec)
                     raise self._abort(
                         AuthError(
                             f"{spec.name}: {err.message}. Check the API key"
-                            + (f" in ${spec.api_key_env}" if spec.api_key_env else "")
+                            + (f" in {where}" if where else "")
                             + "; no further calls were made."
                         )
                     ) from None
@@ -304,11 +330,18 @@ class Runner:
                         self.reserved = 0.0
                     if result is not None:
                         self.spent += result.cost_usd
+                    elif unanswered:
+                        self.spent += unanswered
+                        self.stats.unanswered_usd += unanswered
                     self._budget.notify_all()
             if delay is not None:  # back off holding no budget and no concurrency slot
                 await asyncio.sleep(delay)
                 continue
             assert result is not None  # the except branch either raised or set a delay
+            if result.cost_usd > worst * (1 + 1e-9):  # the provider billed past the limit it was sent
+                self.stats.over_reservation += 1
+                self.on_event("over_reservation", {"model": spec.name, "cost": result.cost_usd, "reserved": worst})
+            result = _scrubbed(result)
             self.consecutive_failures = 0
             self._record(failed=False)
             self.stats.calls += 1
@@ -316,3 +349,33 @@ class Runner:
             self.cache.put(key, result)
             self.on_event("call", {"model": spec.name, "cost": result.cost_usd})
             return result
+
+
+def _scrubbed(result: Completion) -> Completion:
+    """An answer that quotes a key the call could use (whole, in any quoted form: in its text, its tool
+    calls' arguments, ...) gets it masked before it is cached, judged or written."""
+    found = secrets.known_secrets()
+    if not found:
+        return result
+    dumped = result.model_dump()
+    clean = _scrub_tree(dumped, found)
+    return result if clean == dumped else Completion.model_validate(clean)
+
+
+def _scrub_tree(value: Any, found: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        return secrets.redact_values(value, found, ends=False)
+    if isinstance(value, dict):
+        return {k: _scrub_tree(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(v, found) for v in value]
+    return value
+
+
+def _as_called(done: Completion, spec: ModelSpec) -> Completion:
+    """A finished call reused under this spec: named and priced as this run's config says now (a
+    corrected price re-prices the pairs, it does not re-buy them)."""
+    cost = spec.cost(done.prompt_tokens, done.completion_tokens)
+    if done.model == spec.name and done.cost_usd == cost:
+        return done
+    return done.model_copy(update={"model": spec.name, "cost_usd": cost})

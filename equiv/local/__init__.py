@@ -13,12 +13,28 @@ __all__ = ["BUNDLED", "LOCAL_PREFIX", "is_local", "UNSUPPORTED_HINT", "unsupport
 
 # Request fields llama.cpp's OpenAI-compatible chat endpoint honours. Anything else a traffic record
 # replays is refused with a clear reason rather than silently ignored by the server.
-SUPPORTED_PARAMS = frozenset({
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "response_format", "logprobs", "top_logprobs", "n", "user",
-    "tools", "tool_choice", "parallel_tool_calls",
-    "extra_body",  # llama.cpp's own request fields (grammar, json_schema ...), passed through as given
-})
+SUPPORTED_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
+        "n",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "extra_body",  # llama.cpp's own request fields (grammar, json_schema ...), passed through as given
+    }
+)
 UNSUPPORTED_HINT = "the local runtime (llama.cpp) cannot serve"
 
 

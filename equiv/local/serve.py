@@ -49,7 +49,7 @@ def _port_free(host: str, port: int) -> bool:
 
 def _serve_llamacpp(args: argparse.Namespace) -> Any:
     try:
-        import xllamacpp as xlc  # noqa: PLC0415 - optional dependency: equiv[local]
+        import xllamacpp as xlc
     except ImportError:
         _fail("missing-runtime", "the xllamacpp package is not installed")
     p = xlc.CommonParams()
@@ -74,7 +74,7 @@ def _serve_llamacpp(args: argparse.Namespace) -> Any:
 class _FakeHandler(BaseHTTPRequestHandler):
     model = "skill-90"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _json(self, status: int, body: Any) -> None:
@@ -94,7 +94,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
     def do_POST(self) -> None:
-        from equiv.llm import fake  # noqa: PLC0415
+        from equiv.llm import fake
 
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
@@ -113,18 +113,33 @@ class _FakeHandler(BaseHTTPRequestHandler):
                 winner = None  # a reply that is no verdict object stays as it was (and fails to parse)
             if isinstance(winner, str):
                 text, ct = str(last.get("content") or "") + winner, 1
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": text}}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text},
+        }
         lp = fake.judge_logprobs(self.model, messages) if body.get("logprobs") else None
         if lp:  # as llama.cpp reports them: the first decoded token (the verdict word) and its alternatives
             top = sorted(lp.items(), key=lambda kv: -kv[1])
-            choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [
-                {"token": t, "logprob": v} for t, v in top]}]}
-        self._json(200, {
-            "id": "chatcmpl-fake", "object": "chat.completion", "model": self.model,
-            "choices": [choice],
-            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
-        })
+            choice["logprobs"] = {
+                "content": [
+                    {
+                        "token": top[0][0],
+                        "logprob": top[0][1],
+                        "top_logprobs": [{"token": t, "logprob": v} for t, v in top],
+                    }
+                ]
+            }
+        self._json(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "model": self.model,
+                "choices": [choice],
+                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+            },
+        )
 
 
 def _serve_fake(args: argparse.Namespace) -> Any:
@@ -132,7 +147,7 @@ def _serve_fake(args: argparse.Namespace) -> Any:
         head = fh.read(200)
     if not head.startswith(b"GGUF fake:"):
         _fail("load-failed", f"{args.gguf} is not a fake model file (b'GGUF fake:<model>')")
-    handler = type("Handler", (_FakeHandler,), {"model": head[len(b"GGUF fake:"):].split()[0].decode()})
+    handler = type("Handler", (_FakeHandler,), {"model": head[len(b"GGUF fake:") :].split()[0].decode()})
     try:
         srv = ThreadingHTTPServer((args.host, args.port), handler)
     except OSError:

@@ -71,8 +71,12 @@ class ServerOptions:
         backend = os.environ.get(BACKEND_ENV) or "llamacpp"
         if backend not in ("llamacpp", "fake"):
             raise InputError(f"{BACKEND_ENV}={backend!r}: must be 'llamacpp' or 'fake'")
-        return cls(ctx=_env_int("EQUIV_LOCAL_CTX", 4096), parallel=_env_int("EQUIV_LOCAL_PARALLEL", 2),
-                   threads=_env_int("EQUIV_LOCAL_THREADS", cpu_count()), backend=backend)
+        return cls(
+            ctx=_env_int("EQUIV_LOCAL_CTX", 4096),
+            parallel=_env_int("EQUIV_LOCAL_PARALLEL", 2),
+            threads=_env_int("EQUIV_LOCAL_THREADS", cpu_count()),
+            backend=backend,
+        )
 
 
 def free_port(host: str = HOST) -> int:
@@ -82,7 +86,7 @@ def free_port(host: str = HOST) -> int:
 
 
 def runtime_available() -> bool:
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     return importlib.util.find_spec("xllamacpp") is not None
 
@@ -132,14 +136,33 @@ class LocalServer:
         fd, log_name = tempfile.mkstemp(prefix="equiv-local-", suffix=".log")
         os.close(fd)
         self.log_path = Path(log_name)
-        self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "w", encoding="utf-8")
         o = self.options
-        cmd = [sys.executable, "-m", "equiv.local.serve", "--gguf", str(self.gguf), "--host", HOST,
-               "--port", str(port), "--ctx", str(o.ctx), "--parallel", str(o.parallel),
-               "--threads", str(o.threads), "--verbosity", str(o.verbosity), "--backend", o.backend]
+        cmd = [
+            sys.executable,
+            "-m",
+            "equiv.local.serve",
+            "--gguf",
+            str(self.gguf),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--ctx",
+            str(o.ctx),
+            "--parallel",
+            str(o.parallel),
+            "--threads",
+            str(o.threads),
+            "--verbosity",
+            str(o.verbosity),
+            "--backend",
+            o.backend,
+        ]
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     text=True, start_new_session=False)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=False
+        )
         self.port = port
         line = self._first_line(o.startup_timeout_s)
         if line.startswith("EQUIV-READY"):
@@ -156,8 +179,10 @@ class LocalServer:
             if kind == "missing-runtime":
                 raise InputError(f"{self.label}: {message}: run {INSTALL_HINT}")
             raise InputError(f"{self.label}: the local server failed to start: {message} (log: {self.log_path})")
-        raise InputError(f"{self.label}: the local server did not start within {o.startup_timeout_s:.0f} s "
-                         f"({line or 'no output'}; log: {self.log_path})")
+        raise InputError(
+            f"{self.label}: the local server did not start within {o.startup_timeout_s:.0f} s "
+            f"({line or 'no output'}; log: {self.log_path})"
+        )
 
     def _first_line(self, timeout_s: float) -> str:
         """The child's status line, or '' if it exits or times out first (read in a thread: pipes don't time out)."""
@@ -172,15 +197,16 @@ class LocalServer:
     def _wait_healthy(self, deadline: float) -> None:
         while True:
             try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=5) as r:  # noqa: S310 - loopback
+                with urllib.request.urlopen(self.base_url + "/health", timeout=5) as r:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
             if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop(keep_log=True)
-                raise InputError(f"{self.label}: the local server on port {self.port} never became healthy "
-                                 f"(log: {self.log_path})")
+                raise InputError(
+                    f"{self.label}: the local server on port {self.port} never became healthy (log: {self.log_path})"
+                )
             time.sleep(0.2)
 
     def running(self) -> bool:
@@ -260,8 +286,12 @@ class LocalModels:
             self._waiting[key] += 1
             try:
                 # enter an empty room, or join the current server's calls unless another server is waiting
-                await cond.wait_for(lambda: self._inside == 0 or (
-                    self._owner == key and not any(n for k, n in self._waiting.items() if k != key)))
+                await cond.wait_for(
+                    lambda: (
+                        self._inside == 0
+                        or (self._owner == key and not any(n for k, n in self._waiting.items() if k != key))
+                    )
+                )
             finally:
                 self._waiting[key] -= 1
             if self._owner != key:
@@ -284,9 +314,14 @@ class LocalModels:
         out: dict[str, dict[str, object]] = {}
         for name, path in sorted(self.ggufs.items()):
             b = weights.BUNDLED.get(name.removeprefix(LOCAL_PREFIX))
-            out[name] = {"gguf": str(path), "sha256": b.sha256 if b and path.name == b.filename else None,
-                         "backend": self.options.backend, "ctx_per_slot": self.options.ctx,
-                         "parallel": self.options.parallel, "threads": self.options.threads}
+            out[name] = {
+                "gguf": str(path),
+                "sha256": b.sha256 if b and path.name == b.filename else None,
+                "backend": self.options.backend,
+                "ctx_per_slot": self.options.ctx,
+                "parallel": self.options.parallel,
+                "threads": self.options.threads,
+            }
         return out
 
 
@@ -329,12 +364,15 @@ def active() -> LocalModels:
 def serving(settings: Settings, names: list[str | None] | None = None) -> Iterator[LocalModels | None]:
     """The local models among `names` (default: baseline, candidate, judge) are served for the duration."""
     global _ACTIVE
-    wanted = local_model_names(settings, names if names is not None else
-                               [settings.baseline, settings.candidate, settings.judge])
+    wanted = local_model_names(
+        settings, names if names is not None else [settings.baseline, settings.candidate, settings.judge]
+    )
     for n, ms in settings.models.items():
         if ms.gguf and not is_local(n):
-            raise InputError(f'models."{n}".gguf: only local/<name> models are served from a GGUF; '
-                             f'rename the model to "local/{n.split("/")[-1]}"')
+            raise InputError(
+                f'models."{n}".gguf: only local/<name> models are served from a GGUF; '
+                f'rename the model to "local/{n.split("/")[-1]}"'
+            )
     if not wanted:
         yield None
         return
@@ -345,8 +383,9 @@ def serving(settings: Settings, names: list[str | None] | None = None) -> Iterat
             return
     options = ServerOptions.from_env()
     if options.backend == "llamacpp" and not runtime_available():
-        raise InputError(f"{', '.join(wanted)}: the local model runtime (xllamacpp) is not installed: "
-                         f"run {INSTALL_HINT}")
+        raise InputError(
+            f"{', '.join(wanted)}: the local model runtime (xllamacpp) is not installed: run {INSTALL_HINT}"
+        )
     models = LocalModels({n: gguf_for(n, settings) for n in wanted}, options)
     previous, _ACTIVE = _ACTIVE, models
     try:

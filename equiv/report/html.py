@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from equiv.analyze import Analysis, CheckResult, PairResult, check_results, judgment_score, pair_results
 from equiv.report.markdown import (
     DASH,
     fmt_interval,
@@ -58,67 +59,42 @@ OUTCOME_LABELS = {
     "lost": "candidate lost",
     "won": "candidate won",
     "tie": "tie",
-    "inconsistent": "inconsistent",
+    "inconsistent": "judge inconsistent across orders",
     "failed": "failed",
 }
 
 
 # ---------------------------------------------------------------------------------------------
-# pair scores (SPEC "Statistics": +1 candidate preferred, -1 baseline, 0 tie; mean over judgments)
+# pair results: the analysis's (equiv/analyze.py), never recomputed here
 
-
-def candidate_score(judgment: Judgment) -> float | None:
-    """The candidate's score in one judgment; None when the order is not one of the pair orders."""
-    if judgment.winner == "tie":
-        return 0.0
-    if judgment.order == "baseline_first":
-        return 1.0 if judgment.winner == "B" else -1.0
-    if judgment.order == "candidate_first":
-        return 1.0 if judgment.winner == "A" else -1.0
-    return None
-
-
-def pair_score(pair: Pair) -> float | None:
-    """Mean candidate score over the pair's judgments (None for a failed or unjudged pair)."""
-    if pair.error:
-        return None
-    scores = [s for s in (candidate_score(j) for j in pair.judgments) if s is not None]
-    return sum(scores) / len(scores) if scores else None
+candidate_score = judgment_score  # +1 candidate preferred, -1 baseline, 0 tie (SPEC "Statistics")
 
 
 def _preferred(judgment: Judgment) -> str | None:
-    s = candidate_score(judgment)
+    s = judgment_score(judgment)
     if s is None:
         return None
     return "candidate" if s > 0 else "baseline" if s < 0 else "tie"
 
 
-def is_inconsistent(pair: Pair) -> bool:
-    """Both orders present and they do not prefer the same answer (same model, or tie in both)."""
-    by_order: dict[str, set[str]] = {}
-    for j in pair.judgments:
-        p = _preferred(j)
-        if p is not None:
-            by_order.setdefault(j.order, set()).add(p)
-    if not {"baseline_first", "candidate_first"} <= by_order.keys():
-        return False
-    return len(by_order["baseline_first"] | by_order["candidate_first"]) > 1
+def _written_preference(judgment: Judgment) -> str | None:
+    """What the judge's own word preferred, for a calibrated verdict (None when not calibrated)."""
+    word = (judgment.model_extra or {}).get("written")
+    if word not in ("A", "B", "tie"):
+        return None
+    return _preferred(judgment.model_copy(update={"winner": word}))
 
 
-def outcomes(pair: Pair) -> list[str]:
+def outcomes(result: PairResult | Pair) -> list[str]:
     """Filter tags of a pair: lost / won / tie / inconsistent / failed (a pair may carry two)."""
-    s = pair_score(pair)
-    if s is None:
+    if isinstance(result, Pair):
+        result = pair_results([result])[0][0]
+    if result.score is None:
         return ["failed"]
-    tags = []
-    if s < 0:
-        tags.append("lost")
-    elif s > 0:
-        tags.append("won")
-    inconsistent = is_inconsistent(pair)
-    if inconsistent:
+    tags = [result.outcome] if result.outcome != "tie" else []
+    if result.consistent is False:
         tags.append("inconsistent")
-    elif s == 0:
+    elif result.outcome == "tie":
         tags.append("tie")
     return tags
 
@@ -259,35 +235,44 @@ def _axis_range(values: Sequence[float], margin: float) -> tuple[float, float]:
 # view model
 
 
-
-
-def _position_a_share(pairs: Sequence[Pair]) -> float | None:
-    decisive = [j.winner for p in pairs if not p.error for j in p.judgments if j.winner != "tie"]
-    return sum(w == "A" for w in decisive) / len(decisive) if decisive else None
-
-
-def _check_view(checks: Sequence[Check]) -> dict[str, Any]:
-    """Judge-check comparisons of one type: counts and the ones the judge got wrong."""
+def _check_view(checks: Sequence[CheckResult]) -> dict[str, Any]:
+    """Judge-check comparisons of one type, as the analysis read them: counts and the ones the judge got wrong."""
     failed = []
-    passed = 0
-    readable = 0
     for c in checks:
-        winners = {j.order: j.winner for j in c.judgments}
-        if c.error or not {"intact_first", "degraded_first"} <= winners.keys():
-            continue
-        readable += 1
-        if winners["intact_first"] == "A" and winners["degraded_first"] == "B":
-            passed += 1
+        if c.passed:
             continue
         rows = []
         for j in c.judgments:
             intact_pos = "A" if j.order == "intact_first" else "B"
             pref = "tie" if j.winner == "tie" else "intact" if j.winner == intact_pos else "degraded"
-            rows.append(
-                {"order": j.order.replace("_", " "), "prefers": pref, "reason": j.reason[:REASON_CAP]}
-            )
+            rows.append({"order": j.order.replace("_", " "), "prefers": pref, "reason": j.reason[:REASON_CAP]})
+        if not c.readable:
+            rows.append({"order": "-", "prefers": "unreadable", "reason": (c.error or "a verdict is missing")[:300]})
         failed.append({"pair_id": c.pair_id, "rows": rows})
-    return {"n": readable, "passed": passed, "failed": failed[:50], "n_failed": len(failed)}
+    return {
+        "n": sum(c.readable for c in checks),
+        "passed": sum(c.passed for c in checks),
+        "failed": failed[:50],
+        "n_failed": len(failed),
+    }
+
+
+ZERO_LABEL = "0 = equal"
+LABEL_CHAR_PX = 6.6  # a generous average glyph width of the 11px axis labels (digits and letters)
+LABEL_GAP_PX = 6
+
+
+def _line_labels(x_margin: float, x_zero: float, margin_text: str, zero_text: str) -> dict[str, Any]:
+    """Where the margin and zero labels go, above their lines: centred on them, unless the two would then
+    overlap (a small margin, a wide axis); then each is set beside its own line, the margin's to the left and
+    zero's to the right (the margin line is always left of zero), so they never touch."""
+    half_m, half_z = len(margin_text) * LABEL_CHAR_PX / 2, len(zero_text) * LABEL_CHAR_PX / 2
+    if x_zero - x_margin >= half_m + half_z + LABEL_GAP_PX:
+        margin_at, zero_at = {"x": x_margin, "anchor": "middle"}, {"x": x_zero, "anchor": "middle"}
+    else:
+        margin_at = {"x": round(x_margin - LABEL_GAP_PX / 2, 1), "anchor": "end"}
+        zero_at = {"x": round(x_zero + LABEL_GAP_PX / 2, 1), "anchor": "start"}
+    return {"margin_label_at": margin_at, "zero_label_at": zero_at}
 
 
 def _forest(verdict: Verdict, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -342,6 +327,7 @@ def _forest(verdict: Verdict, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "x_zero": x(0.0),
         "x_margin": x(-verdict.margin),
         "margin_label": fmt_signed(-verdict.margin),
+        **_line_labels(x(-verdict.margin), x(0.0), f"margin {fmt_signed(-verdict.margin)}", ZERO_LABEL),
         "ticks": [{"x": x(t), "label": fmt_signed(t) if t else "0"} for t in _ticks(lo, hi)],
         "entries": items,
     }
@@ -447,8 +433,7 @@ def _history(verdict: Verdict, history: Sequence[Mapping[str, Any]] | None) -> d
         return {"verdict": str(e.get("verdict") or ""), "est": fmt_signed(_num(e.get("estimate")))}
 
     table = [
-        {"run_id": r["run_id"], "when": r["when"], "cells": [cell(r["types"].get(n)) for n in names[:12]]}
-        for r in runs
+        {"run_id": r["run_id"], "when": r["when"], "cells": [cell(r["types"].get(n)) for n in names[:12]]} for r in runs
     ]
     return {"charts": charts, "names": names[:12], "table": table}
 
@@ -461,16 +446,13 @@ def _build_context(
     history: Sequence[Mapping[str, Any]] | None,
     text_budget: int,
     text_floor: int = TEXT_CAP_MIN,
-    written: Sequence[Pair] | None = None,
+    results: Sequence[PairResult] = (),
+    checked: Sequence[CheckResult] = (),
 ) -> dict[str, Any]:
-    """`written`: the pairs as the judge wrote them, when `pairs` carry calibrated verdicts (same order)."""
+    """`results` / `checked`: the analysis's per-pair and per-check results, in the order of `pairs` / checks."""
     info: Mapping[str, Any] = run_info or {}
-    own = written if written is not None else pairs
-    by_type: dict[str, list[Pair]] = {}
-    for p in own:
-        by_type.setdefault(p.prompt_type, []).append(p)
-    checks_by_type: dict[str, list[Check]] = {}
-    for c in checks or []:
+    checks_by_type: dict[str, list[CheckResult]] = {}
+    for c in checked:
         checks_by_type.setdefault(c.prompt_type, []).append(c)
 
     rows = []
@@ -478,9 +460,6 @@ def _build_context(
         diag = tv.diagnostics
         a_share = diag.position_a_share if diag and diag.position_a_share is not None else None
         a_share_source = "verdict" if a_share is not None else None
-        if a_share is None:
-            a_share = _position_a_share(by_type.get(tv.prompt_type, []))
-            a_share_source = "pairs" if a_share is not None else None
         slope = diag.length_slope if diag else None
         cost = tv.cost
         rows.append(
@@ -497,9 +476,7 @@ def _build_context(
                 "saving": fmt_pct_interval(cost.saving) if cost else DASH,
                 "monthly": fmt_usd(cost.monthly_saving_usd) if cost else DASH,
                 "monthly_requests": (
-                    f"{cost.monthly_requests:,.0f}"
-                    if cost and _num(cost.monthly_requests) is not None
-                    else DASH
+                    f"{cost.monthly_requests:,.0f}" if cost and _num(cost.monthly_requests) is not None else DASH
                 ),
                 "base_cost": fmt_usd(cost.baseline_usd_per_request) if cost else DASH,
                 "cand_cost": fmt_usd(cost.candidate_usd_per_request) if cost else DASH,
@@ -512,9 +489,7 @@ def _build_context(
                 "a_share_source": a_share_source,
                 "slope": fmt_signed(slope),
                 "judge_check": (
-                    DASH
-                    if tv.judge_check is None
-                    else f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n}"
+                    DASH if tv.judge_check is None else f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n}"
                 ),
                 "mean_chars": (
                     f"{tv.mean_chars.get('baseline', 0):,.0f} / {tv.mean_chars.get('candidate', 0):,.0f}"
@@ -525,9 +500,7 @@ def _build_context(
                 "alpha_tested": tv.alpha_tested,
                 "judge_failures": diag.n_judge_failures if diag else None,
                 "warnings": type_warnings(tv, a_share, slope),
-                "checks": _check_view(checks_by_type[tv.prompt_type])
-                if tv.prompt_type in checks_by_type
-                else None,
+                "checks": _check_view(checks_by_type[tv.prompt_type]) if tv.prompt_type in checks_by_type else None,
             }
         )
 
@@ -543,23 +516,21 @@ def _build_context(
         if tv.cost is not None and tv.cost.monthly_saving_usd is not None
     ]
 
-    # evidence: worst losses first; failed pairs last
-    scored = [(pair_score(p), k, p) for k, p in enumerate(pairs)]
+    # evidence: worst losses first; failed pairs last (scores and tags are the analysis's)
+    scored = [(r.score, k, p, r) for k, (p, r) in enumerate(zip(pairs, results, strict=True))]
     scored.sort(key=lambda t: (t[0] is None, t[0] if t[0] is not None else 0.0, t[2].prompt_type, t[1]))
     weights: list[tuple[int, float]] = []
-    for _, _, p in scored:
+    for _, _, p, _ in scored:
         weights += [_weight(_message_text(m)) for m in p.messages if isinstance(m, Mapping)]
         for side in (p.baseline, p.candidate):
             if side is not None and side.output is not None:
                 weights.append(_weight(side.output))
     cap = _water_fill(weights, text_budget, TEXT_CAP, text_floor)
     evidence = []
-    for k, (score, idx, p) in enumerate(scored):
-        tags = outcomes(p)
-        if own[idx] is not p and is_inconsistent(own[idx]) and "inconsistent" not in tags:
-            tags.append("inconsistent")  # calibrated verdicts agree by construction; the judge's words did not
+    for k, (score, _idx, p, result) in enumerate(scored):
+        tags = outcomes(result)
         judgments = []
-        for j in p.judgments:
+        for j in result.judgments:
             pref = _preferred(j)
             judgments.append(
                 {
@@ -571,6 +542,7 @@ def _build_context(
                     else None,
                     "winner": j.winner,
                     "written": (j.model_extra or {}).get("written"),
+                    "written_prefers": _written_preference(j),
                     "prefers": pref or f"position {j.winner}",
                     "judge": j.judge,
                     "reason": j.reason[:REASON_CAP] + ("…" if len(j.reason) > REASON_CAP else ""),
@@ -587,9 +559,7 @@ def _build_context(
             if side is None or side.output is None:
                 sides.append({"label": label, "model": side.model if side else "", "missing": True})
             else:
-                sides.append(
-                    {"label": label, "model": side.model, "missing": False, **_cut(side.output, cap)}
-                )
+                sides.append({"label": label, "model": side.model, "missing": False, **_cut(side.output, cap)})
         evidence.append(
             {
                 "idx": k,
@@ -656,9 +626,7 @@ def _build_context(
     duration = _duration(info)
     if duration:
         facts.append(("duration", duration))
-    eval_cost = (
-        verdict.eval_cost_usd if verdict.eval_cost_usd is not None else _num(info.get("eval_cost_usd"))
-    )
+    eval_cost = verdict.eval_cost_usd if verdict.eval_cost_usd is not None else _num(info.get("eval_cost_usd"))
     facts.append(("evaluation cost", fmt_usd(eval_cost)))
     facts.append(("CI method", f"{verdict.ci_method}, {verdict.bootstrap:,} paired bootstrap resamples"))
     facts.append(("schema version", str(verdict.schema_version)))
@@ -683,11 +651,9 @@ def _build_context(
         "evidence": evidence,
         "tag_counts": tag_counts,
         "outcome_labels": OUTCOME_LABELS,
-        "types": list(dict.fromkeys([tv.prompt_type for tv in verdict.prompt_types] + list(by_type))),
+        "types": list(dict.fromkeys([tv.prompt_type for tv in verdict.prompt_types] + [p.prompt_type for p in pairs])),
         "text_cap": cap,
-        "text_cap_bound": any(
-            e["cut"] for ev in evidence for e in ev["messages"] + ev["sides"] if e.get("cut")
-        ),
+        "text_cap_bound": any(e["cut"] for ev in evidence for e in ev["messages"] + ev["sides"] if e.get("cut")),
         "settings_rows": settings_rows,
         "model_rows": model_rows,
         "hashes": [(str(k), _fmt_value(v)) for k, v in hashes.items()],
@@ -737,22 +703,32 @@ def render_html(
     run_info: Mapping[str, Any] | None = None,
     checks: Sequence[Check] | None = None,
     history: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    analysis: Analysis | None = None,
 ) -> str:
-    """The report page as one string. Texts are cut harder if the page would pass ~1.9 MB."""
-    template = _env().get_template("report.html.j2")
-    if any(tv.diagnostics and tv.diagnostics.calibration and tv.diagnostics.calibration.n_pairs
-           for tv in verdict.prompt_types):
-        from equiv.stats.calibrate import calibrate  # noqa: PLC0415
+    """The report page as one string. Texts are cut harder if the page would pass ~1.9 MB.
 
-        # the evidence shows the verdicts the analysis used (each with the judge's own word beside it);
-        # "inconsistent" and the A share still describe the words the judge wrote
-        written, (pairs, _) = pairs, calibrate(pairs)
+    `analysis`: the per-pair and per-check results the verdict rests on (what `analyze_run` returned).
+    Without it (a report drawn from a verdict and its pairs alone) they are derived by the analysis's own
+    functions, with the calibration the verdict records: the page never scores a pair its own way.
+    """
+    template = _env().get_template("report.html.j2")
+    if analysis is not None and len(analysis.pairs) == len(pairs):
+        results: Sequence[PairResult] = analysis.pairs
+        checked: Sequence[CheckResult] = analysis.checks
     else:
-        written = pairs
+        calibrated = any(
+            tv.diagnostics and tv.diagnostics.calibration and tv.diagnostics.calibration.n_pairs
+            for tv in verdict.prompt_types
+        )
+        results = pair_results(pairs, "position" if calibrated else "none")[0]
+        checked = check_results(checks or [])
     budget = max(100_000, PAGE_BUDGET - PAGE_OVERHEAD - CARD_OVERHEAD * len(pairs))
     floor = TEXT_CAP_MIN
     while True:
-        html = template.render(**_build_context(verdict, pairs, run_info, checks, history, budget, floor, written))
+        html = template.render(
+            **_build_context(verdict, pairs, run_info, checks, history, budget, floor, results, checked)
+        )
         if len(html.encode("utf-8")) <= MAX_BYTES or floor <= 40:
             return html
         # markup and escaping were heavier than the budget assumed: cut the texts harder
@@ -766,10 +742,12 @@ def write_html(
     run_info: Mapping[str, Any] | None = None,
     checks: Sequence[Check] | None = None,
     history: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    analysis: Analysis | None = None,
 ) -> None:
     """Write report.html (atomically: a half-written report is never left behind)."""
     path = Path(path)
-    html = render_html(verdict, pairs, run_info, checks, history)
+    html = render_html(verdict, pairs, run_info, checks, history, analysis=analysis)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

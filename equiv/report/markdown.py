@@ -59,7 +59,8 @@ def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
     if iv is None:
         return DASH
     low, high = fmt_signed(iv.ci_low, digits), fmt_signed(iv.ci_high, digits)
-    return f"{fmt_signed(iv.estimate, digits)} [{low}, {high}]"
+    mark = " extrapolated" if iv.extrapolated else ""  # LC outside the observed lengths: not evidence
+    return f"{fmt_signed(iv.estimate, digits)} [{low}, {high}]{mark}"
 
 
 def fmt_pct(x: float | None, digits: int = 0) -> str:
@@ -108,6 +109,8 @@ def first_reason(tv: TypeVerdict) -> str:
 def reproduce_command(verdict: Verdict, run_info: Mapping[str, Any] | None) -> str:
     """`equiv report RUN_DIR`: re-analyses from pairs.jsonl, no model calls."""
     info = run_info or {}
+    if isinstance(info.get("reproduce"), str):  # a re-analysis records its own command (flags included)
+        return str(info["reproduce"])
     run_dir = info.get("run_dir") or f"reports/{verdict.run_id}"
     return f"equiv report {run_dir}"
 
@@ -117,8 +120,7 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
     info = run_info or {}
     lines: list[str] = []
     lines.append(
-        f"## equiv: {md_text(verdict.baseline)} → {md_text(verdict.candidate)} "
-        f"(judge {md_text(verdict.judge)})"
+        f"## equiv: {md_text(verdict.baseline)} → {md_text(verdict.candidate)} (judge {md_text(verdict.judge)})"
     )
     lines.append("")
     facts = [
@@ -133,9 +135,7 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
     lines.append(" · ".join(facts))
     lines.append("")
 
-    show_monthly = any(
-        tv.cost is not None and tv.cost.monthly_saving_usd is not None for tv in verdict.prompt_types
-    )
+    show_monthly = any(tv.cost is not None and tv.cost.monthly_saving_usd is not None for tv in verdict.prompt_types)
     header = ["prompt-type", "verdict", "n", "quality diff [CI]", "LC diff [CI]", "saving [CI]"]
     if show_monthly:
         header.append("monthly saving")
@@ -162,7 +162,7 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         lines.append("| (no prompt-types) |" + " |" * (len(header) - 1))
     lines.append("")
 
-    from equiv.report.warnings import type_warnings  # noqa: PLC0415 - warnings.py uses this module's formatters
+    from equiv.report.warnings import type_warnings
 
     cautions = [(tv.prompt_type, w) for tv in verdict.prompt_types if tv.verdict == "GO" for w in type_warnings(tv)]
     notes: list[str] = []

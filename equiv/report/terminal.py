@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from rich import box
@@ -24,37 +25,45 @@ def clean(text: str, limit: int = 200) -> str:
 
 
 def verdict_table(verdict: Verdict) -> Table:
-    title = Text(f"{clean(verdict.baseline, 80)} -> {clean(verdict.candidate, 80)}  (judge {clean(verdict.judge, 60)}, "
-                 f"margin {verdict.margin:g}, alpha {verdict.alpha:g})")
+    """One row per prompt-type, 80 columns wide for names up to about 24 characters (longer ones fold).
+
+    Only the name column may wrap; everything else is narrow and never cut: failures sit under the verdict,
+    the saving's interval and the monthly saving under the saving.
+    """
+    title = Text(
+        f"{clean(verdict.baseline, 80)} -> {clean(verdict.candidate, 80)}\n"
+        f"judge {clean(verdict.judge, 60)}, margin {verdict.margin:g}, alpha {verdict.alpha:g}"
+    )
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
     table.add_column("prompt-type", overflow="fold", min_width=10)
     table.add_column("verdict", no_wrap=True)
     table.add_column("n", justify="right", no_wrap=True)
     table.add_column("quality diff [CI]\nlength-controlled", no_wrap=True)
     table.add_column("saving", justify="right", no_wrap=True)
-    table.add_column("/month", justify="right", no_wrap=True)
     for tv in verdict.prompt_types:
-        saving = _saving(tv.cost.saving) if tv.cost else "—"
-        monthly = tv.cost.monthly_saving_usd if tv.cost else None
-        n = f"{tv.n}" + (f"\n{tv.n_failed} failed" if tv.n_failed else "")
+        verdict_cell = Text(tv.verdict, style=_STYLE[tv.verdict])
+        if tv.n_failed:
+            verdict_cell.append(f"\n{tv.n_failed} failed")
         table.add_row(
             Text(clean(tv.prompt_type, 60)),
-            Text(tv.verdict, style=_STYLE[tv.verdict]),
-            n,
+            verdict_cell,
+            f"{tv.n}",
             fmt_interval(tv.quality_diff) + "\n" + fmt_interval(tv.lc_quality_diff),
-            saving,
-            fmt_usd(monthly),
+            _saving(tv.cost.saving if tv.cost else None, tv.cost.monthly_saving_usd if tv.cost else None),
         )
     return table
 
 
-def _saving(iv: Interval | None) -> str:
-    """The saving, with its interval on a second line unless token counts were fixed (no uncertainty)."""
+def _saving(iv: Interval | None, monthly: float | None) -> str:
+    """The saving; its interval below unless token counts were fixed (no uncertainty); then the monthly saving."""
     if iv is None:
         return DASH
-    if abs(iv.ci_high - iv.ci_low) < 0.0005:
-        return fmt_pct(iv.estimate, 1)
-    return f"{fmt_pct(iv.estimate, 1)}\n[{iv.ci_low * 100:.1f}, {fmt_pct(iv.ci_high, 1)}]"
+    lines = [fmt_pct(iv.estimate, 1)]
+    if abs(iv.ci_high - iv.ci_low) >= 0.0005:
+        lines.append(f"[{iv.ci_low * 100:.1f}, {iv.ci_high * 100:.1f}]")
+    if monthly is not None and math.isfinite(monthly):
+        lines.append(f"{fmt_usd(monthly)}/mo")
+    return "\n".join(lines)
 
 
 def reasons(verdict: Verdict) -> list[Text]:

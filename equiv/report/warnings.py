@@ -24,10 +24,15 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
     if length_slope is None and diag is not None:
         length_slope = diag.length_slope
     out: list[str] = []
+    prompts = tv.n_prompts if tv.n_prompts is not None else tv.n
     if tv.n == 0:
         out.append("No completed pairs: nothing can be decided for this type.")
-    elif tv.n < MIN_N:
-        out.append(f"Only {tv.n} completed pairs (fewer than {MIN_N}): too few to decide either way.")
+    elif prompts < MIN_N:
+        pairs = f" ({tv.n} pairs)" if tv.n != prompts else ""
+        out.append(
+            f"Only {prompts} distinct prompts{pairs}, fewer than {MIN_N}: too few to decide either way "
+            "(identical prompts are one piece of evidence, however often they occur)."
+        )
     total = tv.n + tv.n_failed
     if total and tv.n_failed / total > 0.1:
         out.append(
@@ -39,8 +44,9 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
         out.append(
             f"Verdicts of {cal.n_pairs} pairs are position-calibrated from the judge's logprobs: each pair goes to "
             f"the answer the judge's log-odds favour over both positions; {cal.changed} verdicts differ from the "
-            "word the judge wrote. A judge that needs this is weak. Position consistency, the A share and "
-            "the tie rate describe the judge's own words, and so does the judge check."
+            "word the judge wrote. A judge that needs this is weak. Position consistency and the A share "
+            "describe the judge's own words, and so does the judge check; the tie rate counts the verdicts the "
+            "scores used."
         )
     pc = tv.position_consistency
     if pc is not None and pc < POSITION_CONSISTENCY_MIN:
@@ -59,7 +65,18 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
             f"{fmt_pct(tv.tie_rate)} of judgments are ties: a judge that cannot tell answers apart makes "
             "any candidate look equivalent."
         )
-    if tv.judge_check is None:
+    jc = tv.judge_check
+    if jc is not None and jc.required is False:
+        out.append(
+            "The judge check ran but this analysis does not let it block a GO (judge_check = false): "
+            + (
+                "it passed."
+                if jc.pass_rate is not None and jc.pass_rate >= JUDGE_CHECK_MIN
+                else f"it FAILED ({fmt_pct(jc.pass_rate)} of {jc.n + (jc.n_unreadable or 0)} checks), so the judge has "
+                "not shown that it can tell a good answer from a truncated one here."
+            )
+        )
+    elif tv.judge_check is None:
         out.append(
             "No judge check ran for this type: nothing shows that the judge can tell a good answer from "
             "a truncated copy of it here."
@@ -72,7 +89,14 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
             f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n} checks (below "
             f"{fmt_pct(JUDGE_CHECK_MIN)}): it cannot discriminate on this type, so no GO is possible."
         )
-    if length_slope is not None and abs(length_slope) > LENGTH_SLOPE_MAX:
+    lc = tv.lc_quality_diff
+    if lc is not None and lc.extrapolated:
+        out.append(
+            "Every candidate answer is longer than the baseline's, or every one shorter: equal length lies "
+            "outside the data, so the length-controlled interval is an extrapolation (clipped to [-1, 1]) and "
+            "neither it nor the raw interval can separate quality from length here."
+        )
+    elif length_slope is not None and abs(length_slope) > LENGTH_SLOPE_MAX:
         longer = "longer" if length_slope > 0 else "shorter"
         out.append(
             f"Length slope {fmt_signed(length_slope)}: the judge favours the {longer} answer. Trust the "

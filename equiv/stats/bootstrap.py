@@ -46,7 +46,7 @@ def single_threaded_blas() -> Iterator[None]:
     """
     if not _BLAS:
         try:
-            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - optional, only needed here
+            from threadpoolctl import ThreadpoolController
         except ImportError:  # pragma: no cover - a dependency, but stay usable without it
             _BLAS.append(None)
         else:

@@ -54,8 +54,12 @@ def calibrate_pair(p: Pair) -> tuple[Pair, bool, int]:
     done = False
     # identical answers: no judge can prefer one (the same prompt in both orders gives c = 0, up to the
     # server's float noise from run to run), so they tie
-    same = p.baseline is not None and p.candidate is not None and p.baseline.output is not None and (
-        (p.baseline.output or "").strip() == (p.candidate.output or "").strip())
+    same = (
+        p.baseline is not None
+        and p.candidate is not None
+        and p.baseline.output is not None
+        and ((p.baseline.output or "").strip() == (p.candidate.output or "").strip())
+    )
     for orders in by_judge.values():
         if FIRST not in orders or SECOND not in orders:
             continue

@@ -17,27 +17,34 @@ from equiv.schema import Interval, JudgeCheckResult, VerdictLabel
 MIN_PAIRS = 30
 JUDGE_CHECK_MIN_PASS = 0.7
 POWER = 0.8
+JUDGE_CHECK_MIN_READABLE = 10
 
 
 @dataclass(frozen=True)
 class Evidence:
     """What the decision of one prompt-type rests on (intervals already at the tested alpha)."""
 
-    n: int
+    n: int  # distinct prompts (clusters): the n >= 30 rule counts these (SPEC "Clusters")
     margin: float
     alpha: float  # the one-sided level this type is tested at (after any correction)
     raw: Interval | None
     lc: Interval | None
     judge_check: JudgeCheckResult | None  # None: the check did not run for this type
     saving: float | None  # saving estimate; None: cost unknown
-    samples_needed: int | None = None
+    samples_needed: int | None = None  # prompts, SPEC's rule (the caller applies max(30, .) and the null cases)
+    needed_basis: str = "raw"  # the statistic samples_needed was computed from: "raw" | "length-controlled"
+    needed_why_not: str | None = None  # when samples_needed is None on an INCONCLUSIVE: what would settle it
+    n_pairs: int | None = None  # pairs, when they differ from prompts (repeated samples of one prompt)
+    lc_extrapolated: bool = False  # equal length lies outside the data: LC is an extrapolation (clipped)
+    judge_check_ignored: JudgeCheckResult | None = None  # a check that ran, not required by this analysis
 
 
 def samples_needed(estimate: float, se: float, n: int, margin: float, alpha: float) -> int | None:
-    """ceil(((z(1-a) + z(0.8)) * sd / (est + margin))^2), sd = bootstrap SE x sqrt(n) (SPEC).
+    """SPEC's formula: ceil(((z(1-a) + z(0.8)) * sd / (est + margin))^2), sd = bootstrap SE x sqrt(n).
 
-    None when est <= -margin: no sample size makes a GO likely when the estimate is already past
-    the margin. Using the bootstrap SE keeps the cluster design (repeated samples) in the estimate.
+    `n` counts prompts (clusters) and so does the result; the caller applies max(30, .) and the null
+    cases that need the prompts in hand. None when est <= -margin: no sample size makes a GO likely
+    when the estimate is already past the margin. The bootstrap SE keeps the cluster design.
     """
     gap = estimate + margin
     if not gap > 0 or not math.isfinite(se) or n <= 0:
@@ -47,9 +54,17 @@ def samples_needed(estimate: float, se: float, n: int, margin: float, alpha: flo
     return int(math.ceil((z * sd / gap) ** 2))
 
 
+def judge_check_required(jc: JudgeCheckResult) -> int:
+    """Readable checks a type needs (SPEC "Judge check, when planned"): min(10, planned), 0 if unplanned."""
+    return min(JUDGE_CHECK_MIN_READABLE, jc.n_planned) if jc.n_planned else 0
+
+
 def judge_check_blocks(jc: JudgeCheckResult | None) -> bool:
-    """A check that ran and did not show discrimination (pass rate < 0.7, or nothing readable) blocks GO."""
-    return jc is not None and (jc.pass_rate is None or jc.pass_rate < JUDGE_CHECK_MIN_PASS)
+    """A check that ran and did not show discrimination (pass rate < 0.7, counting unreadable checks as
+    failed; or nothing readable), or fewer readable checks than planned (min(10, planned)), blocks GO."""
+    return jc is not None and (
+        jc.pass_rate is None or jc.pass_rate < JUDGE_CHECK_MIN_PASS or jc.n < judge_check_required(jc)
+    )
 
 
 def quality_passes(ev: Evidence) -> bool:
@@ -91,7 +106,11 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
 
     reasons: list[str] = []
     if ev.n < MIN_PAIRS:
-        reasons.append(f"only {ev.n} usable pairs: at least {MIN_PAIRS} are needed for any decision")
+        pairs = f" ({ev.n_pairs} pairs)" if ev.n_pairs is not None and ev.n_pairs != ev.n else ""
+        reasons.append(
+            f"only {ev.n} usable distinct prompts{pairs}: at least {MIN_PAIRS} are needed for any "
+            "decision (identical prompts count once)"
+        )
     conf = f"{1 - ev.alpha:.4g}"
     if ev.raw is not None and ev.lc is not None:
         r, c = ev.raw, ev.lc
@@ -116,10 +135,15 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
                 f"equal length it is {c.ci_low:+.3f}; the judge may be rewarding longer answers"
             )
         else:
-            lo, hi = min(r.ci_low, c.ci_low), max(r.ci_high, c.ci_high)
             reasons.append(
-                f"quality interval [{lo:+.3f}, {hi:+.3f}] (raw and length-controlled) straddles -{m:g}: "
-                "the data cannot yet tell"
+                f"the quality interval [{r.ci_low:+.3f}, {r.ci_high:+.3f}] (length-controlled "
+                f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]) straddles -{m:g}: the data cannot yet tell"
+            )
+        if ev.lc_extrapolated:
+            reasons.append(
+                "every candidate answer is longer than the baseline's, or every one shorter: equal length lies "
+                "outside the data, so length and quality cannot be told apart here; the length-controlled "
+                "interval is an extrapolation (clipped to [-1, 1]) and is not evidence either way"
             )
     elif ev.n == 0:
         reasons.append("no usable pairs: nothing to decide on")
@@ -127,22 +151,31 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
     jc = ev.judge_check
     judge_at = len(reasons)
     if jc is None:
-        reasons.append(
-            "judge check did not run: the judge's ability to tell a good answer from a truncated one "
-            "on this prompt-type is unverified"
-        )
+        ignored = ev.judge_check_ignored
+        if ignored is not None:
+            reasons.append(
+                f"judge check not required by this analysis (judge_check = false), but it ran: {_check_words(ignored)}"
+            )
+        else:
+            reasons.append(
+                "judge check did not run: the judge's ability to tell a good answer from a truncated one "
+                "on this prompt-type is unverified"
+            )
     elif jc.pass_rate is None:
         reasons.append("judge check ran but none of its comparisons were readable in both orders: no GO")
     elif jc.pass_rate < JUDGE_CHECK_MIN_PASS:
         reasons.append(
             f"judge check failed: the judge preferred the intact answer over a truncated copy in both "
-            f"orders in only {jc.pass_rate:.0%} of {jc.n} checks (< {JUDGE_CHECK_MIN_PASS:.0%}); it cannot "
+            f"orders in only {_check_words(jc)} (< {JUDGE_CHECK_MIN_PASS:.0%}); it cannot "
             "discriminate on this prompt-type, so no GO"
         )
-    else:
+    elif jc.n < judge_check_required(jc):
         reasons.append(
-            f"judge check passed: the intact answer won in both orders in {jc.pass_rate:.0%} of {jc.n} checks"
+            f"judge check incomplete: {jc.n} of its {jc.n_planned} planned checks were readable in both orders "
+            f"(at least {judge_check_required(jc)} are needed), so the judge is unverified here: no GO"
         )
+    else:
+        reasons.append(f"judge check passed: the intact answer won in both orders in {_check_words(jc)}")
 
     cost_at = len(reasons)
     if ev.saving is None:
@@ -159,15 +192,24 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
 
     if label == "INCONCLUSIVE" and judge_check_blocks(jc) and ev.n >= MIN_PAIRS:
         reasons.append("more pairs will not help until the judge passes its check on this prompt-type")
-    elif label == "INCONCLUSIVE" and ev.samples_needed is not None and ev.n >= MIN_PAIRS:
-        reasons.append(
-            f"about {ev.samples_needed} pairs would give an {POWER:.0%} chance of a GO if the true "
-            "difference equals the raw estimate"
-        )
     elif label == "INCONCLUSIVE" and ev.samples_needed is not None:
-        need = max(ev.samples_needed, MIN_PAIRS)
-        reasons.append(f"about {need} pairs would be needed (at least {MIN_PAIRS})")
+        basis = "length-controlled estimate" if ev.needed_basis == "length-controlled" else "raw estimate"
+        reasons.append(
+            f"about {ev.samples_needed} distinct prompts in all (now {ev.n}) would give an {POWER:.0%} chance "
+            f"of a GO if the true difference equals the {basis} (a larger per_type keeps the prompts already "
+            "judged and buys only the new ones)"
+        )
+    elif label == "INCONCLUSIVE" and ev.needed_why_not:
+        reasons.append(ev.needed_why_not)
     return label, reasons
+
+
+def _check_words(jc: JudgeCheckResult) -> str:
+    """'80% of 10 checks', saying how many were unreadable (they count as not passed)."""
+    total = jc.n + (jc.n_unreadable or 0)
+    rate = f"{jc.pass_rate:.0%}" if jc.pass_rate is not None else "none"
+    unreadable = f", {jc.n_unreadable} of them unreadable (counted as not passed)" if jc.n_unreadable else ""
+    return f"{rate} of {total} checks{unreadable}"
 
 
 def bonferroni_levels(names: Sequence[str], alpha: float) -> dict[str, float]:
@@ -183,9 +225,7 @@ class HolmResult:
     not_reached: tuple[str, ...]  # types after the stop: none of them may be GO
 
 
-def holm_levels(
-    pvalues: Mapping[str, float], alpha: float, passes: Callable[[str, float], bool]
-) -> HolmResult:
+def holm_levels(pvalues: Mapping[str, float], alpha: float, passes: Callable[[str, float], bool]) -> HolmResult:
     """Holm's step-down (SPEC): the i-th smallest p-value is tested at alpha / (K - i + 1).
 
     ``passes(name, level)`` says whether that type would be GO at that level. The procedure stops at

@@ -15,7 +15,7 @@ __all__ = ["LoopbackServer", "messages_hash"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from equiv.testing import loopback  # noqa: PLC0415
+        from equiv.testing import loopback
 
         return getattr(loopback, name)
     raise AttributeError(f"module 'equiv.testing' has no attribute {name!r}")

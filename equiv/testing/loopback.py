@@ -20,6 +20,12 @@ Conventions:
   ``rate_429, rate_500, rate_timeout, rate_reset, rate_garbage`` (so the rates must sum to <= 1).
   Because the draw depends on the request and not on arrival order, a run is reproducible even under
   concurrency, and a retry of the same call (next attempt number) gets a fresh draw.
+- Careless providers: ``echo_headers`` quotes the request headers in error bodies; ``quote_key`` quotes
+  the caller's key (whatever it sent as Bearer token) in an error URL, as is (``?key=``) and URL-encoded
+  (``&api-key=``). ``ramble_tokens`` makes ``ramble_models`` (all models if None) bill that many completion
+  tokens whenever a request sets no output limit, and honour one when it is set (cut, finish_reason
+  "length") unless ``ignore_limits``; ``reasoning_tokens`` adds reasoning tokens reported apart from
+  completion_tokens. ``requests`` records each request's ``max_tokens`` / ``max_completion_tokens``.
 - ``python -m equiv.testing.loopback --latency 0.2`` serves from its own process (benchmarks use it so
   the server's CPU is not counted as the client's) and prints the base URL on the first line.
 """
@@ -35,6 +41,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silent: a benchmark makes thousands of requests."""
 
     def setup(self) -> None:
@@ -143,22 +150,16 @@ class _Handler(BaseHTTPRequestHandler):
             owner = self.server.owner
             names = list(dict.fromkeys([*LISTED_MODELS, *owner.aliases]))
             created = int(owner.started_at)
-            data = [
-                {"id": n, "object": "model", "created": created, "owned_by": "equiv-loopback"} for n in names
-            ]
+            data = [{"id": n, "object": "model", "created": created, "owned_by": "equiv-loopback"} for n in names]
             self._send_json(200, {"object": "list", "data": data})
         else:
-            self._send_json(
-                404, _error_body(f"no route GET {self.path}", "invalid_request_error", "not_found")
-            )
+            self._send_json(404, _error_body(f"no route GET {self.path}", "invalid_request_error", "not_found"))
 
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
         if path not in CHAT_PATHS:
-            self._send_json(
-                404, _error_body(f"no route POST {self.path}", "invalid_request_error", "not_found")
-            )
+            self._send_json(404, _error_body(f"no route POST {self.path}", "invalid_request_error", "not_found"))
             return
         try:
             self.server.owner._chat(self, raw)
@@ -189,6 +190,11 @@ class LoopbackServer:
         fail_first_n: int = 0,
         faults_for_models: set[str] | None = None,
         echo_headers: bool = False,
+        quote_key: bool = False,
+        ramble_tokens: int | None = None,
+        ramble_models: set[str] | None = None,
+        ignore_limits: bool = False,
+        reasoning_tokens: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -209,6 +215,11 @@ class LoopbackServer:
         self.fail_first_n = fail_first_n
         self.faults_for_models = faults_for_models
         self.echo_headers = echo_headers
+        self.quote_key = quote_key
+        self.ramble_tokens = ramble_tokens
+        self.ramble_models = ramble_models
+        self.ignore_limits = ignore_limits
+        self.reasoning_tokens = reasoning_tokens
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self.started_at = time.time()
@@ -297,8 +308,42 @@ class LoopbackServer:
                 self._in_flight -= 1
 
     def _echo(self, message: str, headers: dict[str, str]) -> str:
-        """A careless provider quotes the request back in its error, Authorization header included."""
+        """A careless provider quotes the request back in its error: the Authorization header (echo_headers),
+        or the caller's key in the URL of the upstream call that failed, as is and URL-encoded (quote_key),
+        the way Google's APIs show `?key=`."""
+        if self.quote_key:
+            key = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            message = (
+                f"{message} (while calling https://upstream.invalid/v1beta/models/m:generateContent?key={key}"
+                f"&alt=json; retry: https://upstream.invalid/v1/chat?api-key={urllib.parse.quote(key, safe='')}"
+                f" with x-goog-api-key: {key})"
+            )
         return f"{message} Request headers: {json.dumps(headers)}" if self.echo_headers else message
+
+    def _limited(self, model: str, requested: str, body: dict[str, Any], text: str, ct: int) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason) under the request's output limit.
+
+        A rambling model (`ramble_models`, `ramble_tokens`) writes `ramble_tokens` tokens when the request sets
+        no limit, as a model with no stop in it would until the provider's own ceiling; a limit is honoured
+        (the answer is cut at it, finish_reason "length") unless `ignore_limits`.
+        """
+        limit = next(
+            (
+                v
+                for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0
+            ),
+            None,
+        )
+        rambles = self.ramble_tokens is not None and (
+            self.ramble_models is None or requested in self.ramble_models or model in self.ramble_models
+        )
+        if rambles and (limit is None or self.ignore_limits):
+            filler = " ".join(["and furthermore"] * 200)
+            return f"{text} {filler}", int(self.ramble_tokens or 0), "stop"
+        if rambles and limit is not None and ct > limit:
+            return " ".join(text.split()[:limit]), limit, "length"
+        return text, ct, "stop"
 
     def _chat_inner(self, h: _Handler, raw: bytes) -> None:
         headers = {k.lower(): v for k, v in h.headers.items()}
@@ -342,9 +387,7 @@ class LoopbackServer:
             return
         if not isinstance(messages, list) or not requested:
             self._record(body, mhash, seed, 400, "bad_request", headers)
-            h._send_json(
-                400, _error_body("'model' and 'messages' are required.", "invalid_request_error", None)
-            )
+            h._send_json(400, _error_body("'model' and 'messages' are required.", "invalid_request_error", None))
             return
 
         self._sleep(self.latency_s)
@@ -383,7 +426,8 @@ class LoopbackServer:
         if fault == "garbage":
             text = random.Random(f"{self.seed}|garbage|{key}").choice(GARBAGE_REPLIES)
             ct = fake.count_tokens(text)
-        self._record(body, mhash, seed, 200, fault, headers)
+        text, ct, cut = self._limited(model, requested, body, text, ct)
+        self._record(body, mhash, seed, 200, fault, headers, usage=self._usage(pt, ct))
         if fault is None:
             with self._lock:
                 self._successes[key] += 1
@@ -392,6 +436,8 @@ class LoopbackServer:
         with self._lock:
             self._serial += 1
             rid = f"chatcmpl-loopback-{self._serial:08d}"
+        message, finish = fake.shape(model, messages, text, body.get("tools"))  # tool calls, content filter ...
+        finish = "length" if cut == "length" and finish == "stop" else finish
         h._send_json(
             200,
             {
@@ -402,14 +448,23 @@ class LoopbackServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": finish,
                         "logprobs": None,
                     }
                 ],
-                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+                "usage": self._usage(pt, ct),
             },
         )
+
+    def _usage(self, pt: int, ct: int) -> dict[str, Any]:
+        """OpenAI's usage block; `reasoning_tokens` are reported apart from completion_tokens (as some
+        OpenAI-compatible servers do), with total_tokens covering them."""
+        usage: dict[str, Any] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+            usage["total_tokens"] += self.reasoning_tokens
+        return usage
 
     def _draw_fault(self, key: Key, model: str) -> str | None:
         """Which fault (if any) this attempt of this call suffers; see the module docstring."""
@@ -443,8 +498,9 @@ class LoopbackServer:
         status: int | None,
         fault: str | None,
         headers: dict[str, str],
+        usage: dict[str, Any] | None = None,
     ) -> None:
-        """``status`` None means no HTTP response was sent (reset)."""
+        """``status`` None means no HTTP response was sent (reset); ``usage`` is what a 200 billed."""
         requested = str(body.get("model", ""))
         entry = {
             "model": requested,
@@ -454,6 +510,9 @@ class LoopbackServer:
             "status": status,
             "fault": fault,
             "headers": headers,
+            "max_tokens": body.get("max_tokens"),
+            "max_completion_tokens": body.get("max_completion_tokens"),
+            "usage": usage,
             "t": time.time(),
         }
         with self._lock:

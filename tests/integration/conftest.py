@@ -18,11 +18,21 @@ from equiv.cli import _register, app
 from equiv.llm import fake
 from equiv.testing.loopback import LoopbackServer
 
-TOPICS = ["billing refund", "password reset email", "sync conflict spreadsheet", "invoice export crash",
-          "mailbox migration plan", "timezone dashboard report", "team plan downgrade", "two factor codes"]
-WORDS = ("customer account subscription payment duplicate charge support ticket priority urgent device mobile "
-         "desktop browser network firewall certificate renewal export import archive storage quota folder "
-         "shared permission admin workspace calendar meeting schedule notification email attachment").split()
+TOPICS = [
+    "billing refund",
+    "password reset email",
+    "sync conflict spreadsheet",
+    "invoice export crash",
+    "mailbox migration plan",
+    "timezone dashboard report",
+    "team plan downgrade",
+    "two factor codes",
+]
+WORDS = (
+    "customer account subscription payment duplicate charge support ticket priority urgent device mobile "
+    "desktop browser network firewall certificate renewal export import archive storage quota folder "
+    "shared permission admin workspace calendar meeting schedule notification email attachment"
+).split()
 
 
 def make_records(types: list[str], per_type: int, baseline: str = "skill-95", seed: int = 7) -> list[dict[str, Any]]:
@@ -37,9 +47,17 @@ def make_records(types: list[str], per_type: int, baseline: str = "skill-95", se
             content = f"[{t}] Customer #{i}: {rng.choice(TOPICS)} " + " ".join(words)
             msgs = [{"role": "user", "content": content}]
             text, pt, ct = fake.reply(baseline, msgs)
-            out.append({"id": f"{t}-{i:04d}", "prompt_type": t, "messages": msgs, "response": text,
-                        "model": baseline, "usage": {"prompt_tokens": pt, "completion_tokens": ct},
-                        "params": {"temperature": 0, "max_tokens": 200}})
+            out.append(
+                {
+                    "id": f"{t}-{i:04d}",
+                    "prompt_type": t,
+                    "messages": msgs,
+                    "response": text,
+                    "model": baseline,
+                    "usage": {"prompt_tokens": pt, "completion_tokens": ct},
+                    "params": {"temperature": 0, "max_tokens": 200},
+                }
+            )
     return out
 
 
@@ -48,22 +66,43 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-PRICES = {"skill-99": (2.5, 10.0), "skill-95": (2.5, 10.0), "skill-99-v2": (0.15, 0.6), "skill-60": (0.15, 0.6),
-          "skill-80-verbose": (0.15, 0.6), "skill-93": (0.15, 0.6), "judge": (2.0, 8.0),
-          "judge-verbose": (2.0, 8.0), "judge-always-a": (2.0, 8.0), "judge-tie": (2.0, 8.0),
-          "judge-brackets": (2.0, 8.0)}
+PRICES = {
+    "skill-99": (2.5, 10.0),
+    "skill-95": (2.5, 10.0),
+    "skill-99-v2": (0.15, 0.6),
+    "skill-60": (0.15, 0.6),
+    "skill-80-verbose": (0.15, 0.6),
+    "skill-93": (0.15, 0.6),
+    "judge": (2.0, 8.0),
+    "judge-verbose": (2.0, 8.0),
+    "judge-always-a": (2.0, 8.0),
+    "judge-tie": (2.0, 8.0),
+    "judge-brackets": (2.0, 8.0),
+}
 
 
-def write_config(path: Path, srv: LoopbackServer, *, baseline: str, candidate: str, judge: str = "judge",
-                 key_env: str | None = None, **top: Any) -> Path:
+def write_config(
+    path: Path,
+    srv: LoopbackServer,
+    *,
+    baseline: str,
+    candidate: str,
+    judge: str = "judge",
+    key_env: str | None = None,
+    **top: Any,
+) -> Path:
     lines = [f'baseline = "openai/{baseline}"', f'candidate = "openai/{candidate}"', f'judge = "openai/{judge}"']
     defaults = {"concurrency": 8, "bootstrap": 2000, "max_spend_usd": 5.0, "timeout_s": 5.0}
     for k, v in {**defaults, **top}.items():
         lines.append(f"{k} = {json.dumps(v)}")
     for name in {baseline, candidate, judge}:
         pin, pout = PRICES.get(name, (1.0, 1.0))
-        lines += [f'[models."openai/{name}"]', f'api_base = "{srv.base_url}"',
-                  f"input_cost_per_mtok = {pin}", f"output_cost_per_mtok = {pout}"]
+        lines += [
+            f'[models."openai/{name}"]',
+            f'api_base = "{srv.base_url}"',
+            f"input_cost_per_mtok = {pin}",
+            f"output_cost_per_mtok = {pout}",
+        ]
         if key_env:
             lines.append(f'api_key_env = "{key_env}"')
     path.write_text("\n".join(lines) + "\n")
@@ -90,8 +129,13 @@ def equiv_cli() -> Any:
 
 
 def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
-    p = subprocess.run([sys.executable, "-m", "equiv", *args], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, **(env or {})})
+    p = subprocess.run(
+        [sys.executable, "-m", "equiv", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     return Result(p.returncode, p.stdout, p.stderr)
 
 

@@ -12,8 +12,9 @@ from equiv.testing.loopback import LoopbackServer
 from .conftest import PRICES, make_records, write_jsonl
 
 
-def write_route_config(path: Path, srv: LoopbackServer, routes: list[dict[str, Any]], judge: str = "judge",
-                       **top: Any) -> Path:
+def write_route_config(
+    path: Path, srv: LoopbackServer, routes: list[dict[str, Any]], judge: str = "judge", **top: Any
+) -> Path:
     lines = [f'judge = "openai/{judge}"']
     defaults = {"concurrency": 8, "bootstrap": 2000, "max_spend_usd": 5.0, "timeout_s": 5.0, "per_type": 40}
     for k, v in {**defaults, **top}.items():
@@ -28,14 +29,17 @@ def write_route_config(path: Path, srv: LoopbackServer, routes: list[dict[str, A
             lines.append(f"{k} = {json.dumps(v)}")
     for name in sorted(models):
         pin, pout = PRICES.get(name, (0.15, 0.6))
-        lines += [f'[models."openai/{name}"]', f'api_base = "{srv.base_url}"',
-                  f"input_cost_per_mtok = {pin}", f"output_cost_per_mtok = {pout}"]
+        lines += [
+            f'[models."openai/{name}"]',
+            f'api_base = "{srv.base_url}"',
+            f"input_cost_per_mtok = {pin}",
+            f"output_cost_per_mtok = {pout}",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def write_traffic(path: Path, types: list[str], per_type: int, *, age: timedelta | None = None,
-                  seed: int = 7) -> Path:
+def write_traffic(path: Path, types: list[str], per_type: int, *, age: timedelta | None = None, seed: int = 7) -> Path:
     """Traffic logged by skill-95; with `age`, every record is stamped that long ago."""
     rows = make_records(types, per_type, seed=seed)
     if age is not None:

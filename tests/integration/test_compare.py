@@ -12,10 +12,19 @@ from equiv.testing.loopback import LoopbackServer
 from .conftest import load_verdict, make_records, only_run_dir, write_config, write_jsonl
 
 
-def run_compare(equiv_cli, tmp_path: Path, srv: LoopbackServer, *, baseline: str, candidate: str,
-                judge: str = "judge", per_type: int = 60, types: tuple[str, ...] = ("triage",),
-                extra: tuple[str, ...] = (),
-                **cfg):
+def run_compare(
+    equiv_cli,
+    tmp_path: Path,
+    srv: LoopbackServer,
+    *,
+    baseline: str,
+    candidate: str,
+    judge: str = "judge",
+    per_type: int = 60,
+    types: tuple[str, ...] = ("triage",),
+    extra: tuple[str, ...] = (),
+    **cfg,
+):
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(list(types), per_type))
     config = write_config(tmp_path / "equiv.toml", srv, baseline=baseline, candidate=candidate, judge=judge, **cfg)
     out = tmp_path / "reports"
@@ -24,8 +33,9 @@ def run_compare(equiv_cli, tmp_path: Path, srv: LoopbackServer, *, baseline: str
 
 
 def test_equivalent_candidate_is_go(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
-    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-99-v2",
-                         types=("triage", "reply"))
+    r, out = run_compare(
+        equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-99-v2", types=("triage", "reply")
+    )
     assert r.exit_code == 0, r.stderr
     run = only_run_dir(out)
     v = load_verdict(run)
@@ -34,8 +44,14 @@ def test_equivalent_candidate_is_go(equiv_cli, tmp_path: Path, server: LoopbackS
         assert t["n"] == 60 and t["n_failed"] == 0
         assert t["quality_diff"]["ci_low"] > -0.1 and t["lc_quality_diff"]["ci_low"] > -0.1
         assert t["judge_check"]["n"] == 10 and t["judge_check"]["pass_rate"] >= 0.7
-    assert {p.name for p in run.iterdir()} >= {"run.json", "pairs.jsonl", "checks.jsonl", "verdict.json",
-                                               "summary.md", "report.html"}
+    assert {p.name for p in run.iterdir()} >= {
+        "run.json",
+        "pairs.jsonl",
+        "checks.jsonl",
+        "verdict.json",
+        "summary.md",
+        "report.html",
+    }
     assert "GO" in r.stdout  # the verdict table
 
 
@@ -49,9 +65,17 @@ def test_worse_candidate_is_no_go(equiv_cli, tmp_path: Path, server: LoopbackSer
 
 
 def test_verbosity_biased_judge_cannot_make_a_worse_longer_candidate_go(
-        equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
-    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-80-verbose",
-                         judge="judge-verbose", per_type=120)
+    equiv_cli, tmp_path: Path, server: LoopbackServer
+) -> None:
+    r, out = run_compare(
+        equiv_cli,
+        tmp_path,
+        server,
+        baseline="skill-95",
+        candidate="skill-80-verbose",
+        judge="judge-verbose",
+        per_type=120,
+    )
     assert r.exit_code == 0, r.stderr
     t = load_verdict(only_run_dir(out))["prompt_types"][0]
     assert t["verdict"] != "GO"
@@ -61,8 +85,7 @@ def test_verbosity_biased_judge_cannot_make_a_worse_longer_candidate_go(
 
 
 def test_position_only_judge_never_go(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
-    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60",
-                         judge="judge-always-a")
+    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60", judge="judge-always-a")
     assert r.exit_code == 0, r.stderr
     t = load_verdict(only_run_dir(out))["prompt_types"][0]
     # every pair is a 0 (A then A): looks like equivalence; the judge check must block it
@@ -86,13 +109,21 @@ def test_cost_saving_equals_token_arithmetic(equiv_cli, tmp_path: Path, server: 
     assert all(p["candidate"]["source"] == "run" and p["baseline"]["source"] == "logged" for p in pairs)
     # the evaluation's own spend is the sum of what was bought
     calls = [json.loads(line) for line in (run / "calls.jsonl").read_text().splitlines()]
-    assert load_verdict(run)["eval_cost_usd"] == pytest.approx(sum(c["completion"]["cost_usd"] for c in calls),
-                                                               abs=1e-6)
+    assert load_verdict(run)["eval_cost_usd"] == pytest.approx(
+        sum(c["completion"]["cost_usd"] for c in calls), abs=1e-6
+    )
 
 
 def test_rerun_baseline_source(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
-    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-99-v2", per_type=30,
-                         extra=("--baseline-source", "rerun"))
+    r, out = run_compare(
+        equiv_cli,
+        tmp_path,
+        server,
+        baseline="skill-95",
+        candidate="skill-99-v2",
+        per_type=30,
+        extra=("--baseline-source", "rerun"),
+    )
     assert r.exit_code == 0, r.stderr
     pairs = [json.loads(x) for x in (only_run_dir(out) / "pairs.jsonl").read_text().splitlines()]
     assert all(p["baseline"]["source"] == "run" for p in pairs)
@@ -102,8 +133,15 @@ def test_same_command_resumes_and_buys_nothing_twice(equiv_cli, tmp_path: Path, 
     r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60", per_type=40)
     assert r.exit_code == 0
     bought = len(server.requests)
-    r2 = equiv_cli("compare", str(tmp_path / "traffic.jsonl"), "--config", str(tmp_path / "equiv.toml"),
-                   "--out", str(out), "--quiet")
+    r2 = equiv_cli(
+        "compare",
+        str(tmp_path / "traffic.jsonl"),
+        "--config",
+        str(tmp_path / "equiv.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert r2.exit_code == 0
     assert len(server.requests) == bought  # a finished run is re-reported, not re-bought
     assert len([p for p in out.iterdir() if p.is_dir()]) == 1
@@ -113,23 +151,39 @@ def test_same_command_resumes_and_buys_nothing_twice(equiv_cli, tmp_path: Path, 
 def test_fresh_starts_a_new_run(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
     r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60", per_type=30)
     assert r.exit_code == 0
-    import time
-
-    time.sleep(1.1)  # run ids carry the second
-    r2 = equiv_cli("compare", str(tmp_path / "traffic.jsonl"), "--config", str(tmp_path / "equiv.toml"),
-                   "--out", str(out), "--quiet", "--fresh")
+    bought = len(server.requests)
+    # at once, in the same second: the new run takes the next free id instead of waiting for the clock
+    r2 = equiv_cli(
+        "compare",
+        str(tmp_path / "traffic.jsonl"),
+        "--config",
+        str(tmp_path / "equiv.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--fresh",
+    )
     assert r2.exit_code == 0 and len([p for p in out.iterdir() if p.is_dir()]) == 2
+    assert len(server.requests) == bought  # a new run directory, but the folder's finished calls are reused
 
 
 def test_faults_and_garbage_judge_replies_lose_no_pair(equiv_cli, tmp_path: Path) -> None:
     (tmp_path / "clean").mkdir()
     (tmp_path / "faulty").mkdir()
     with LoopbackServer(seed=3) as clean:
-        r0, out0 = run_compare(equiv_cli, tmp_path / "clean", clean, baseline="skill-95", candidate="skill-60",
-                               per_type=40)
+        r0, out0 = run_compare(
+            equiv_cli, tmp_path / "clean", clean, baseline="skill-95", candidate="skill-60", per_type=40
+        )
     with LoopbackServer(seed=3, rate_429=0.15, rate_500=0.1, rate_garbage=0.1, retry_after=0.01) as faulty:
-        r, out = run_compare(equiv_cli, tmp_path / "faulty", faulty, baseline="skill-95", candidate="skill-60",
-                             per_type=40, max_retries=8)
+        r, out = run_compare(
+            equiv_cli,
+            tmp_path / "faulty",
+            faulty,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=40,
+            max_retries=8,
+        )
         statuses = [q["status"] for q in faulty.requests]
     assert r0.exit_code == 0 and r.exit_code == 0, r.stderr
     assert statuses.count(429) > 0 and statuses.count(500) > 0
@@ -144,8 +198,9 @@ def test_faults_and_garbage_judge_replies_lose_no_pair(equiv_cli, tmp_path: Path
 def test_auth_failure_fails_fast_with_exit_4(equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EQUIV_IT_KEY", "sk-wrong-key-123456")
     with LoopbackServer(api_key="sk-right-key") as srv:
-        r, out = run_compare(equiv_cli, tmp_path, srv, baseline="skill-95", candidate="skill-60", per_type=40,
-                             key_env="EQUIV_IT_KEY")
+        r, out = run_compare(
+            equiv_cli, tmp_path, srv, baseline="skill-95", candidate="skill-60", per_type=40, key_env="EQUIV_IT_KEY"
+        )
         n_requests = len(srv.requests)
     assert r.exit_code == 4
     assert "authentication" in r.stderr.lower()
@@ -158,8 +213,9 @@ def test_key_is_sent_but_never_written(equiv_cli, tmp_path: Path, monkeypatch: p
     key = "sk-live-SECRET-abcdef0123456789"
     monkeypatch.setenv("EQUIV_IT_KEY2", key)
     with LoopbackServer(api_key=key) as srv:
-        r, out = run_compare(equiv_cli, tmp_path, srv, baseline="skill-95", candidate="skill-60", per_type=30,
-                             key_env="EQUIV_IT_KEY2")
+        r, out = run_compare(
+            equiv_cli, tmp_path, srv, baseline="skill-95", candidate="skill-60", per_type=30, key_env="EQUIV_IT_KEY2"
+        )
         assert all(q["headers"].get("authorization") == f"Bearer {key}" for q in srv.requests)
     assert r.exit_code == 0, r.stderr
     for f in tmp_path.rglob("*"):
@@ -169,8 +225,9 @@ def test_key_is_sent_but_never_written(equiv_cli, tmp_path: Path, monkeypatch: p
 
 
 def test_spend_cap_stops_with_exit_4_and_resumes(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
-    r, out = run_compare(equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60", per_type=60,
-                         max_spend_usd=0.02)
+    r, out = run_compare(
+        equiv_cli, tmp_path, server, baseline="skill-95", candidate="skill-60", per_type=60, max_spend_usd=0.02
+    )
     assert r.exit_code == 4 and "spend cap" in r.stderr
     run = only_run_dir(out)
     v = load_verdict(run)
@@ -178,8 +235,17 @@ def test_spend_cap_stops_with_exit_4_and_resumes(equiv_cli, tmp_path: Path, serv
     done_before = len((run / "pairs.jsonl").read_text().splitlines())
     assert 0 < done_before < 60
     bought = server.counts_by_key()
-    r2 = equiv_cli("compare", str(tmp_path / "traffic.jsonl"), "--config", str(tmp_path / "equiv.toml"),
-                   "--out", str(out), "--quiet", "--max-spend", "5")
+    r2 = equiv_cli(
+        "compare",
+        str(tmp_path / "traffic.jsonl"),
+        "--config",
+        str(tmp_path / "equiv.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--max-spend",
+        "5",
+    )
     assert r2.exit_code == 0, r2.stderr
     assert load_verdict(run)["prompt_types"][0]["n"] == 60
     assert max(server.counts_by_key().values()) == 1 and set(bought) <= set(server.counts_by_key())

@@ -37,10 +37,27 @@ def slow_server() -> Iterator[LoopbackServer]:
 
 def setup_run(tmp_path: Path, srv: LoopbackServer, per_type: int = PER_TYPE) -> list[str]:
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage", "reply"], per_type))
-    config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                          per_type=per_type, concurrency=CONCURRENCY, bootstrap=500)
-    return [sys.executable, "-m", "equiv", "compare", str(traffic), "--config", str(config),
-            "--out", str(tmp_path / "reports"), "--quiet"]
+    config = write_config(
+        tmp_path / "equiv.toml",
+        srv,
+        baseline="skill-95",
+        candidate="skill-60",
+        per_type=per_type,
+        concurrency=CONCURRENCY,
+        bootstrap=500,
+    )
+    return [
+        sys.executable,
+        "-m",
+        "equiv",
+        "compare",
+        str(traffic),
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "reports"),
+        "--quiet",
+    ]
 
 
 def _default_sigint() -> None:
@@ -50,8 +67,7 @@ def _default_sigint() -> None:
 
 
 def start(cmd: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def wait_for_requests(srv: LoopbackServer, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -134,12 +150,13 @@ def test_kill_9_at_random_points_ten_times_then_resume(tmp_path: Path, slow_serv
     # bought twice only among the calls in flight at a kill: never more than `concurrency` of them
     # (an answer is appended to calls.jsonl as soon as it arrives, before another call can start)
     assert dup <= kills * CONCURRENCY, (dup, kills)
-    print(f"\nkill -9: {kills} kills ({finished_early} runs finished first), {len(srv.requests)} requests, "
-          f"{dup} bought twice, {in_flight} in flight at the kills, {torn_seen} torn last lines seen")
+    print(
+        f"\nkill -9: {kills} kills ({finished_early} runs finished first), {len(srv.requests)} requests, "
+        f"{dup} bought twice, {in_flight} in flight at the kills, {torn_seen} torn last lines seen"
+    )
 
 
-def test_ctrl_c_exits_4_cleanly_keeps_partial_results_and_resumes(
-        tmp_path: Path, slow_server: LoopbackServer) -> None:
+def test_ctrl_c_exits_4_cleanly_keeps_partial_results_and_resumes(tmp_path: Path, slow_server: LoopbackServer) -> None:
     srv = slow_server
     cmd = setup_run(tmp_path, srv)
     proc = start(cmd)
@@ -193,8 +210,9 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path: Path) -
     rd.unlock()
 
 
-def test_a_torn_last_line_is_dropped_on_resume_and_a_corrupt_middle_line_is_named(equiv_cli, tmp_path: Path,
-                                                                                  server: LoopbackServer) -> None:
+def test_a_torn_last_line_is_dropped_on_resume_and_a_corrupt_middle_line_is_named(
+    equiv_cli, tmp_path: Path, server: LoopbackServer
+) -> None:
     cmd = setup_run(tmp_path, server, per_type=15)[3:]  # the CLI arguments after "-m equiv"
     assert equiv_cli(*cmd).exit_code == 0
     run = only_run_dir(tmp_path / "reports")

@@ -39,15 +39,21 @@ def oracle_winner(judge: str, messages: list[dict[str, Any]], a: str, b: str) ->
 def oracle_pair(rec: dict[str, Any], candidate: str, judge: str) -> dict[str, Any]:
     out, _pt, _ct = fake.reply(candidate, rec["messages"], 0)
     base = rec["response"]
-    return {"candidate": out,
-            "judgments": {"baseline_first": oracle_winner(judge, rec["messages"], base, out),
-                          "candidate_first": oracle_winner(judge, rec["messages"], out, base)}}
+    return {
+        "candidate": out,
+        "judgments": {
+            "baseline_first": oracle_winner(judge, rec["messages"], base, out),
+            "candidate_first": oracle_winner(judge, rec["messages"], out, base),
+        },
+    }
 
 
 def oracle_check(rec: dict[str, Any], judge: str) -> dict[str, str]:
     intact = rec["response"]
-    return {"intact_first": oracle_winner(judge, rec["messages"], intact, degrade(intact)),
-            "degraded_first": oracle_winner(judge, rec["messages"], degrade(intact), intact)}
+    return {
+        "intact_first": oracle_winner(judge, rec["messages"], intact, degrade(intact)),
+        "degraded_first": oracle_winner(judge, rec["messages"], degrade(intact), intact),
+    }
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -55,15 +61,25 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
-        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.2")
     records = make_records(["triage", "reply"], 500)
     traffic = write_jsonl(tmp_path / "traffic.jsonl", records)
     with LoopbackServer(seed=5, retry_after=0.02, timeout_sleep_s=3.0, **FAULTS) as srv:
-        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                              per_type=500, concurrency=64, timeout_s=1.0, max_retries=12, judge_retries=6,
-                              bootstrap=1000)
+        config = write_config(
+            tmp_path / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=500,
+            concurrency=64,
+            timeout_s=1.0,
+            max_retries=12,
+            judge_retries=6,
+            bootstrap=1000,
+        )
         t0 = time.perf_counter()
         r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
         wall = time.perf_counter() - t0
@@ -74,8 +90,10 @@ def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
 
     # every fault kind was injected, 429s both with and without retry-after
     faults = Counter(q["fault"] for q in requests)
-    assert all(faults[k] > 0.5 * rate * len(requests) for k, rate in
-               {"429": 0.20, "500": 0.10, "timeout": 0.05, "reset": 0.05}.items()), faults
+    assert all(
+        faults[k] > 0.5 * rate * len(requests)
+        for k, rate in {"429": 0.20, "500": 0.10, "timeout": 0.05, "reset": 0.05}.items()
+    ), faults
     assert faults["garbage"] > 0
     # (the server sends retry-after on every other 429; litellm exposes the header to the runner)
 
@@ -108,23 +126,33 @@ def test_1000_pairs_under_heavy_faults_lose_nothing_and_match_a_clean_run(
     # nothing bought twice: every distinct request got at most one good answer from the server, except
     # those the client had already given up on
     assert sum(n - 1 for n in successes.values()) <= late
-    # backoff is visible in the progress line
-    assert "retries (backing off" in r.stderr
+    # backoff is visible in the progress line (the live bar on a terminal, the plain line elsewhere)
+    assert "retries (backing off" in r.stderr or "retries (last: " in r.stderr
 
-    print(f"\n1,000 pairs under faults: {len(requests)} requests, faults {dict(faults)}, "
-          f"retries {calls['retries']}, max attempts {calls['max_attempts']}, backoff {calls['backoff_s']:.1f}s, "
-          f"late client timeouts {late}, wall {wall:.1f}s")
+    print(
+        f"\n1,000 pairs under faults: {len(requests)} requests, faults {dict(faults)}, "
+        f"retries {calls['retries']}, max attempts {calls['max_attempts']}, backoff {calls['backoff_s']:.1f}s, "
+        f"late client timeouts {late}, wall {wall:.1f}s"
+    )
 
 
 def test_a_provider_that_keeps_failing_stops_the_run_with_exit_4_and_it_resumes_later(
-        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.02")
     monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.1")
     monkeypatch.setenv("EQUIV_BREAKER_WINDOW_S", "1.0")  # "> 50% of calls for a minute", scaled down
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], 150))
     with LoopbackServer(seed=2, rate_500=0.65, latency_s=0.005) as srv:
-        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                              per_type=150, concurrency=8, max_retries=20)
+        config = write_config(
+            tmp_path / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=150,
+            concurrency=8,
+            max_retries=20,
+        )
         args = ("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
         r = equiv_cli(*args)
         assert r.exit_code == 4, r.stderr[-2000:]
@@ -145,26 +173,39 @@ def test_a_provider_that_keeps_failing_stops_the_run_with_exit_4_and_it_resumes_
 
 
 def test_a_short_burst_of_errors_does_not_trip_the_breaker(
-        equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EQUIV_BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("EQUIV_BACKOFF_MAX_S", "0.05")
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], 40))
     with LoopbackServer(seed=2, fail_first_n=20) as srv:  # the first 20 requests all fail, then it is fine
-        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                              per_type=40, concurrency=8, max_retries=10)
-        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"),
-                      "--quiet")
+        config = write_config(
+            tmp_path / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=40,
+            concurrency=8,
+            max_retries=10,
+        )
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"), "--quiet")
     assert r.exit_code == 0, r.stderr
     assert load_verdict(only_run_dir(tmp_path / "reports"))["prompt_types"][0]["n_failed"] == 0
 
 
-def test_spend_cap_holds_under_concurrency_and_every_report_says_it_was_hit(
-        equiv_cli, tmp_path: Path) -> None:
+def test_spend_cap_holds_under_concurrency_and_every_report_says_it_was_hit(equiv_cli, tmp_path: Path) -> None:
     cap = 0.05
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage", "reply"], 100))
     with LoopbackServer(seed=6, latency_s=0.05) as srv:
-        config = write_config(tmp_path / "equiv.toml", srv, baseline="skill-95", candidate="skill-60",
-                              per_type=100, concurrency=32, max_spend_usd=cap)
+        config = write_config(
+            tmp_path / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=100,
+            concurrency=32,
+            max_spend_usd=cap,
+        )
         r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
         answered = sum(1 for q in srv.requests if q["status"] == 200)
         peak = srv.max_in_flight
@@ -194,11 +235,89 @@ def test_retry_after_from_the_provider_is_honoured() -> None:
     from equiv.llm.client import CallError, ModelSpec
 
     with LoopbackServer(rate_429=1.0, retry_after=0.3) as srv:  # every other 429 carries the header
-        spec = ModelSpec(name="m", call_model="openai/skill-60", api_base=srv.base_url, api_key_env=None,
-                         input_per_token=0.0, output_per_token=0.0, timeout_s=5)
+        spec = ModelSpec(
+            name="m",
+            call_model="openai/skill-60",
+            api_base=srv.base_url,
+            api_key_env=None,
+            input_per_token=0.0,
+            output_per_token=0.0,
+            timeout_s=5,
+        )
         seen = []
         for _ in range(2):
             with pytest.raises(CallError) as info:
                 asyncio.run(client.acomplete(spec, [{"role": "user", "content": "hi"}], {}, None))
             seen.append((info.value.kind, info.value.retry_after))
     assert seen == [("transient", 0.3), ("transient", None)]
+
+
+# -- the spend cap is hard: a call with no output limit is sent with the one it was reserved at -----------
+
+RAMBLE_PRICES = {"skill-95": (2.5, 10.0), "skill-60": (1.0, 10.0), "judge": (2.0, 8.0)}  # USD per M tokens
+
+
+def ramble_config(path: Path, srv: LoopbackServer, **top: Any) -> Path:
+    lines = ['baseline = "openai/skill-95"', 'candidate = "openai/skill-60"', 'judge = "openai/judge"']
+    for k, v in {"concurrency": 8, "bootstrap": 500, "timeout_s": 5.0, "per_type": 30, **top}.items():
+        lines.append(f"{k} = {json.dumps(v)}")
+    for name, (pin, pout) in RAMBLE_PRICES.items():
+        lines += [
+            f'[models."openai/{name}"]',
+            f'api_base = "{srv.base_url}"',
+            f"input_cost_per_mtok = {pin}",
+            f"output_cost_per_mtok = {pout}",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def provider_bill(requests: list[dict[str, Any]]) -> float:
+    """What the provider billed: every answered request's usage at its model's price."""
+    total = 0.0
+    for q in requests:
+        if q["status"] == 200 and q["usage"]:
+            pin, pout = RAMBLE_PRICES[q["model"]]
+            total += (q["usage"]["prompt_tokens"] * pin + q["usage"]["completion_tokens"] * pout) / 1e6
+    return total
+
+
+def unlimited_traffic(tmp_path: Path, n: int) -> Path:
+    """Traffic whose params set no output limit (temperature only)."""
+    rows = make_records(["triage"], n)
+    for row in rows:
+        row["params"] = {"temperature": 0}
+    return write_jsonl(tmp_path / "traffic.jsonl", rows)
+
+
+def test_a_candidate_that_rambles_without_max_tokens_cannot_pass_the_cap(equiv_cli, tmp_path: Path) -> None:
+    """200,000 tokens whenever no max_tokens is sent ($2 a call against a $1 cap): every call must carry the
+    limit it was reserved at (max_tokens_default, recorded in run.json), and the bill stays under the cap."""
+    cap = 1.0
+    traffic = unlimited_traffic(tmp_path, 30)
+    with LoopbackServer(seed=3, ramble_tokens=200_000, ramble_models={"skill-60"}) as srv:
+        config = ramble_config(tmp_path / "equiv.toml", srv, max_spend_usd=cap)
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"), "--quiet")
+        requests = list(srv.requests)
+    run = only_run_dir(tmp_path / "reports")
+    info = json.loads((run / "run.json").read_text())
+    limit = info["settings"]["max_tokens_default"]
+    cand = [q for q in requests if q["model"] == "skill-60"]
+    assert cand and all(q["max_tokens"] == limit and q["max_completion_tokens"] is None for q in cand)
+    assert all(q["max_tokens"] == 400 for q in requests if q["model"] == "judge")  # the judge's own limit
+    spent = sum(c["completion"]["cost_usd"] for c in read_lines(run / "calls.jsonl"))
+    assert spent <= cap and info["eval_cost_usd"] <= cap and provider_bill(requests) <= cap
+    assert r.exit_code == 0, r.stderr[-2000:]  # a bounded run fits the cap: nothing stopped it
+    assert info["eval_cost_usd"] == pytest.approx(provider_bill(requests), abs=1e-6)
+
+
+def test_a_provider_that_ignores_the_limit_gets_no_further_call(equiv_cli, tmp_path: Path) -> None:
+    """A provider that bills past the limit it was sent overruns that call's reservation; nothing more is
+    bought once the cap is passed (one call at a time, so the first overrun is the last request)."""
+    traffic = unlimited_traffic(tmp_path, 30)
+    with LoopbackServer(seed=3, ramble_tokens=200_000, ramble_models={"skill-60"}, ignore_limits=True) as srv:
+        config = ramble_config(tmp_path / "equiv.toml", srv, max_spend_usd=1.0, concurrency=1)
+        r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"), "--quiet")
+        requests = list(srv.requests)
+    assert r.exit_code == 4 and "spend cap reached" in r.stderr, r.stderr[-2000:]
+    assert len(requests) == 1 and requests[0]["max_tokens"] is not None

@@ -12,13 +12,29 @@ from equiv.testing.loopback import LoopbackServer
 from .route_config import write_route_config, write_traffic
 
 ROUTES = [
-    {"name": "good", "traffic": "traffic.jsonl", "baseline": "skill-95", "candidate": "skill-99-v2",
-     "prompt_types": ["triage"]},
-    {"name": "bad", "traffic": "traffic.jsonl", "baseline": "skill-95", "candidate": "skill-60",
-     "prompt_types": ["triage"]},
+    {
+        "name": "good",
+        "traffic": "traffic.jsonl",
+        "baseline": "skill-95",
+        "candidate": "skill-99-v2",
+        "prompt_types": ["triage"],
+    },
+    {
+        "name": "bad",
+        "traffic": "traffic.jsonl",
+        "baseline": "skill-95",
+        "candidate": "skill-60",
+        "prompt_types": ["triage"],
+    },
     # too few pairs for any decision (n < 30): inconclusive, and per_type is a route override
-    {"name": "thin", "traffic": "traffic.jsonl", "baseline": "skill-95", "candidate": "skill-99-v2",
-     "prompt_types": ["reply"], "per_type": 20},
+    {
+        "name": "thin",
+        "traffic": "traffic.jsonl",
+        "baseline": "skill-95",
+        "candidate": "skill-99-v2",
+        "prompt_types": ["reply"],
+        "per_type": 20,
+    },
 ]
 
 
@@ -30,8 +46,17 @@ def setup(tmp_path: Path, srv: LoopbackServer) -> Path:
 
 
 def qualify(equiv_cli, tmp_path: Path, config: Path, *args: str):
-    return equiv_cli("qualify", "--config", str(config), "--out", str(tmp_path / "reports"),
-                     "--routing", str(tmp_path / "routing.json"), "--quiet", *args)
+    return equiv_cli(
+        "qualify",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "reports"),
+        "--routing",
+        str(tmp_path / "routing.json"),
+        "--quiet",
+        *args,
+    )
 
 
 def test_qualifying_route_exits_0_and_routes_to_candidate(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
@@ -51,11 +76,13 @@ def test_qualifying_route_exits_0_and_routes_to_candidate(equiv_cli, tmp_path: P
     assert json.loads((run_dir / "run.json").read_text())["route"] == "good"
     # the LiteLLM snippet sends the GO prompt-type to the candidate
     snippet = yaml.safe_load((tmp_path / "routing.litellm.yaml").read_text())
-    assert snippet["model_list"] == [{
-        "model_name": "good/triage",
-        "litellm_params": {"model": "openai/skill-99-v2", "api_base": server.base_url},
-        "model_info": {"equiv_route": "good", "equiv_prompt_type": "triage", "equiv_verdict": "GO"},
-    }]
+    assert snippet["model_list"] == [
+        {
+            "model_name": "good/triage",
+            "litellm_params": {"model": "openai/skill-99-v2", "api_base": server.base_url},
+            "model_info": {"equiv_route": "good", "equiv_prompt_type": "triage", "equiv_verdict": "GO"},
+        }
+    ]
     summary = (tmp_path / "reports" / "summary.md").read_text()
     assert "PASS" in summary and "| good | triage | **GO** |" in summary
 
@@ -84,17 +111,32 @@ def test_inconclusive_route_exits_3_and_never_flips(equiv_cli, tmp_path: Path, s
 
 def test_all_routes_merge_and_worst_verdict_sets_the_code(equiv_cli, tmp_path: Path, server: LoopbackServer) -> None:
     config = setup(tmp_path, server)
-    (tmp_path / "routing.json").write_text(json.dumps(
-        {"schema_version": 1, "routes": {"other": {"baseline": "a", "candidate": "b", "decided_at": "x",
-                                                   "prompt_types": {"t": {"model": "b", "verdict": "GO",
-                                                                          "run_id": "r"}}}}}))
+    (tmp_path / "routing.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "routes": {
+                    "other": {
+                        "baseline": "a",
+                        "candidate": "b",
+                        "decided_at": "x",
+                        "prompt_types": {"t": {"model": "b", "verdict": "GO", "run_id": "r"}},
+                    }
+                },
+            }
+        )
+    )
     r = qualify(equiv_cli, tmp_path, config)
     assert r.exit_code == 1, r.stdout + r.stderr  # NO_GO beats INCONCLUSIVE beats GO
     routing = json.loads((tmp_path / "routing.json").read_text())
     assert set(routing["routes"]) == {"other", "good", "bad", "thin"}  # merged, not replaced
     models = {(n, t): d["model"] for n, e in routing["routes"].items() for t, d in e["prompt_types"].items()}
-    assert models == {("other", "t"): "b", ("good", "triage"): "openai/skill-99-v2",
-                      ("bad", "triage"): "openai/skill-95", ("thin", "reply"): "openai/skill-95"}
+    assert models == {
+        ("other", "t"): "b",
+        ("good", "triage"): "openai/skill-99-v2",
+        ("bad", "triage"): "openai/skill-95",
+        ("thin", "reply"): "openai/skill-95",
+    }
     # a second qualify of the same routes resumes its runs: nothing is bought twice
     bought = len(server.requests)
     r2 = qualify(equiv_cli, tmp_path, config, "--route", "good")
@@ -105,8 +147,9 @@ def test_bad_input_exits_2_before_any_call(equiv_cli, tmp_path: Path, server: Lo
     config = setup(tmp_path, server)
     r = qualify(equiv_cli, tmp_path, config, "--route", "nope")
     assert r.exit_code == 2 and "no route named 'nope'" in r.stderr and "good, bad, thin" in r.stderr
-    missing = write_route_config(tmp_path / "conf" / "missing.toml", server,
-                                 [{**ROUTES[0], "traffic": "elsewhere.jsonl"}])
+    missing = write_route_config(
+        tmp_path / "conf" / "missing.toml", server, [{**ROUTES[0], "traffic": "elsewhere.jsonl"}]
+    )
     r = qualify(equiv_cli, tmp_path, missing)
     assert r.exit_code == 2 and "elsewhere.jsonl not found" in r.stderr
     none = write_route_config(tmp_path / "conf" / "none.toml", server, [])
@@ -118,8 +161,9 @@ def test_bad_input_exits_2_before_any_call(equiv_cli, tmp_path: Path, server: Lo
     assert server.requests == []  # every check happens before the first call
 
 
-def test_spend_cap_aborts_with_exit_4_and_leaves_routing_alone(equiv_cli, tmp_path: Path,
-                                                               server: LoopbackServer) -> None:
+def test_spend_cap_aborts_with_exit_4_and_leaves_routing_alone(
+    equiv_cli, tmp_path: Path, server: LoopbackServer
+) -> None:
     config = setup(tmp_path, server)
     r = qualify(equiv_cli, tmp_path, config, "--route", "good", "--max-spend", "0.002")
     assert r.exit_code == 4, r.stdout + r.stderr

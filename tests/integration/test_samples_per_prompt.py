@@ -9,6 +9,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from equiv.testing.loopback import LoopbackServer
 
 from .conftest import load_verdict, make_records, only_run_dir, write_config, write_jsonl
@@ -21,8 +23,9 @@ def test_samples_per_prompt_generates_k_candidates_and_clusters_them(
     traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], per_type))
     config = write_config(tmp_path / "equiv.toml", server, baseline="skill-95", candidate="skill-99-v2")
     out = tmp_path / "reports"
-    r = equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(out), "--quiet",
-                  "--samples-per-prompt", str(k))
+    r = equiv_cli(
+        "compare", str(traffic), "--config", str(config), "--out", str(out), "--quiet", "--samples-per-prompt", str(k)
+    )
     assert r.exit_code == 0, r.stderr
     run = only_run_dir(out)
 
@@ -30,7 +33,12 @@ def test_samples_per_prompt_generates_k_candidates_and_clusters_them(
     assert len(pairs) == k * per_type
     by_prompt = Counter(p["prompt_id"] for p in pairs)
     assert len(by_prompt) == per_type and set(by_prompt.values()) == {k}
-    assert all(p["pair_id"] == f"{p['prompt_id']}#s{p['pair_id'][-1]}" for p in pairs)
+    # the k pairs of one prompt: ids <record id>#s<k>, one cluster, each standing for 1/k of its records
+    prefix = {p["prompt_id"]: set() for p in pairs}
+    for p in pairs:
+        prefix[p["prompt_id"]].add(p["pair_id"].rsplit("#s", 1)[0])
+    assert all(len(v) == 1 for v in prefix.values())
+    assert all(p["weight"] == pytest.approx(1 / k) for p in pairs)
     # the candidate was asked k times per prompt (the baseline is the logged response, never re-run)
     cand_calls = sum(n for (model, _h, _s), n in server.counts_by_key().items() if model.endswith("skill-99-v2"))
     assert cand_calls == k * per_type

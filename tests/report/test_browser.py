@@ -19,8 +19,10 @@ from .factory import make_checks, make_history, make_pairs, make_run_info, make_
 pytestmark = [
     pytest.mark.browser,
     # CI sets EQUIV_REQUIRE_BROWSER=1 after installing chromium: there a missing browser fails the run
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and not os.environ.get("EQUIV_REQUIRE_BROWSER"),
-                       reason="needs /usr/bin/chromium"),
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists() and not os.environ.get("EQUIV_REQUIRE_BROWSER"),
+        reason="needs /usr/bin/chromium",
+    ),
 ]
 
 N = 60
@@ -58,9 +60,7 @@ def _assert_rendered(dom: str, shown: int = N) -> None:
     assert f"{shown} of {N} pairs shown" in dom
 
 
-def test_hostile_report_executes_no_payload_and_console_is_empty(
-    hostile_report: Path, tmp_path: Path
-) -> None:
+def test_hostile_report_executes_no_payload_and_console_is_empty(hostile_report: Path, tmp_path: Path) -> None:
     dom, console = chromium.dump_dom(hostile_report, tmp_path / "profile")
     assert console == []  # no error, no CSP violation (there is no injected script to block)
     _assert_nothing_ran(dom)

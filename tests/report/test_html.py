@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from equiv.analyze import pair_score
 from equiv.report import html as report_html
-from equiv.report.html import candidate_score, outcomes, pair_score, render_html, write_html
+from equiv.report.html import candidate_score, outcomes, render_html, write_html
 from equiv.schema import Judgment, Pair, Side, Verdict
 
 from .factory import HOSTILE, make_checks, make_history, make_pairs, make_run_info, make_verdict
@@ -60,9 +61,7 @@ def _parse(html: str) -> _Collect:
 
 def _article(html: str, pair_id_escaped: str) -> str:
     m = re.search(
-        r"<article class=\"pair\"(?:(?!</article>).)*?<code>"
-        + re.escape(pair_id_escaped)
-        + r"</code>.*?</article>",
+        r"<article class=\"pair\"(?:(?!</article>).)*?<code>" + re.escape(pair_id_escaped) + r"</code>.*?</article>",
         html,
         re.S,
     )
@@ -181,9 +180,7 @@ def test_evidence_sorted_worst_losses_first_and_failed_last(page: str) -> None:
 def test_evidence_filters_and_scripts_off_reading(page: str) -> None:
     parsed = _parse(page)
     forms = [a for t, a in parsed.tags if t == "form"]
-    assert (
-        forms and "hidden" in forms[0]
-    )  # the script reveals the filters; without it they stay out of the way
+    assert forms and "hidden" in forms[0]  # the script reveals the filters; without it they stay out of the way
     options = [a.get("value") for t, a in parsed.tags if t == "option"]
     for value in ("ticket-triage", "reply-draft", "summarize", "lost", "won", "inconsistent"):
         assert value in options
@@ -298,9 +295,7 @@ def test_hostile_text_is_escaped(hostile_page: str) -> None:
     assert "{{ 7*7 }}" in hostile_page  # template syntax in data is not evaluated
     assert hostile_page.count("<details") == hostile_page.count("</details>")
     assert hostile_page.count("<article") == hostile_page.count("</article>") == 60
-    assert (
-        "PWNED-check" in hostile_page and "&lt;script&gt;document.title=&#39;PWNED-check&#39;" in hostile_page
-    )
+    assert "PWNED-check" in hostile_page and "&lt;script&gt;document.title=&#39;PWNED-check&#39;" in hostile_page
     for payload in HOSTILE:
         assert payload not in hostile_page or "<" not in payload
 
@@ -334,9 +329,7 @@ def test_autoescaping_environment() -> None:
 
 
 def test_thousand_pairs_stay_under_two_megabytes() -> None:
-    html = render_html(
-        make_verdict(), make_pairs(1000, long_every=7), make_run_info(), make_checks(), make_history()
-    )
+    html = render_html(make_verdict(), make_pairs(1000, long_every=7), make_run_info(), make_checks(), make_history())
     assert len(html.encode()) < 2_000_000
     assert html.count("<article") == 1000
 

@@ -60,9 +60,7 @@ class World:
 def _validate(world: World, judge: SimJudge) -> None:
     worst = abs(world.true_diff) + world.heterogeneity + abs(judge.verbosity) + judge.position_bias
     if judge.always is None and worst > 1 - judge.tie_rate:
-        raise ValueError(
-            f"verdict probabilities would leave [0, 1] (|m| up to {worst:.2f}); shrink the quirks"
-        )
+        raise ValueError(f"verdict probabilities would leave [0, 1] (|m| up to {worst:.2f}); shrink the quirks")
 
 
 def _winners(m: np.ndarray, tie_rate: float, cand_is_a: bool, u: np.ndarray) -> list[str]:
@@ -70,15 +68,10 @@ def _winners(m: np.ndarray, tie_rate: float, cand_is_a: bool, u: np.ndarray) -> 
     p_cand = np.clip((1 - tie_rate + m) / 2, 0.0, 1.0)
     p_base = np.clip((1 - tie_rate - m) / 2, 0.0, 1.0 - p_cand)
     cand, base = ("A", "B") if cand_is_a else ("B", "A")
-    return [
-        cand if v < pc else (base if v < pc + pb else "tie")
-        for v, pc, pb in zip(u, p_cand, p_base, strict=True)
-    ]
+    return [cand if v < pc else (base if v < pc + pb else "tie") for v, pc, pb in zip(u, p_cand, p_base, strict=True)]
 
 
-def simulate(
-    world: World, judge: SimJudge, n: int, rng: np.random.Generator
-) -> tuple[list[Pair], list[Check]]:
+def simulate(world: World, judge: SimJudge, n: int, rng: np.random.Generator) -> tuple[list[Pair], list[Check]]:
     """n pairs (n // samples_per_prompt prompts) judged in both orders, and SPEC's judge-check sample."""
     _validate(world, judge)
     k = world.samples_per_prompt
@@ -174,9 +167,7 @@ def mirrored(pairs: list[Pair]) -> list[Pair]:
     return out
 
 
-def replicate(
-    world: World, judge: SimJudge, n: int, reps: int, seed: int, settings: Settings
-) -> list[TypeVerdict]:
+def replicate(world: World, judge: SimJudge, n: int, reps: int, seed: int, settings: Settings) -> list[TypeVerdict]:
     """Run the real analyze() on ``reps`` independent simulated studies; one TypeVerdict each."""
     rng = np.random.default_rng(seed)
     out = []

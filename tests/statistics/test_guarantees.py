@@ -27,9 +27,7 @@ REPS = 300
 
 def test_false_go_rate_at_the_margin_is_at_most_alpha() -> None:
     # truth exactly at -margin: the least favourable point of H0 "diff <= -margin"
-    res = replicate(
-        World(true_diff=-MARGIN), SimJudge(position_bias=0.1, tie_rate=0.15), 200, REPS, 1, SETTINGS
-    )
+    res = replicate(World(true_diff=-MARGIN), SimJudge(position_bias=0.1, tie_rate=0.15), 200, REPS, 1, SETTINGS)
     false_go = rate([t.verdict == "GO" for t in res])
     assert false_go <= binomial_upper(ALPHA, REPS), false_go
 
@@ -62,9 +60,7 @@ def test_coverage_of_the_length_controlled_interval_under_verbosity_bias() -> No
     res = replicate(World(true_diff=-0.05, length_shift=0.5), SimJudge(verbosity=0.3), 200, reps, 4, SETTINGS)
     lc = [t.lc_quality_diff for t in res if t.lc_quality_diff]
     cov = rate([_covers(i.ci_low, i.ci_high, -0.05) for i in lc])
-    raw_cov = rate(
-        [_covers(t.quality_diff.ci_low, t.quality_diff.ci_high, -0.05) for t in res if t.quality_diff]
-    )
+    raw_cov = rate([_covers(t.quality_diff.ci_low, t.quality_diff.ci_high, -0.05) for t in res if t.quality_diff])
     nominal = 1 - 2 * ALPHA
     assert abs(cov - nominal) <= 3 * math.sqrt(nominal * (1 - nominal) / reps), cov
     assert raw_cov < 0.6  # the raw interval targets the length-inflated difference, not the truth

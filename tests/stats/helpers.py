@@ -56,9 +56,7 @@ def pairs_with_scores(scores: Sequence[float], prompt_type: str = "t", **kw: obj
     ]
 
 
-def check(
-    pair_id: str, intact_first: str | None, degraded_first: str | None, prompt_type: str = "t"
-) -> Check:
+def check(pair_id: str, intact_first: str | None, degraded_first: str | None, prompt_type: str = "t") -> Check:
     js = []
     if intact_first is not None:
         js.append(Judgment(order="intact_first", winner=intact_first))  # type: ignore[arg-type]

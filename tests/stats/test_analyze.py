@@ -15,10 +15,7 @@ from .helpers import check, pair, pairs_with_scores, passing_checks, settings
 def _mixed(n: int, prompt_type: str = "t", seed: int = 0, p_win: float = 0.5) -> list:
     """n pairs whose scores are drawn from {-1, 0, 1} with a chosen tilt (deterministic)."""
     rng = random.Random(seed)
-    scores = [
-        1.0 if (u := rng.random()) < p_win * 0.8 else (-1.0 if u > 0.2 + p_win * 0.8 else 0.0)
-        for _ in range(n)
-    ]
+    scores = [1.0 if (u := rng.random()) < p_win * 0.8 else (-1.0 if u > 0.2 + p_win * 0.8 else 0.0) for _ in range(n)]
     return pairs_with_scores(scores, prompt_type=prompt_type)
 
 
@@ -32,7 +29,7 @@ def test_judge_check_counts_readable_pairs_and_passes() -> None:
     ]
     tv = analyze(pairs_with_scores([1.0] * 30), checks, settings(), run_id="r").prompt_types[0]
     assert tv.judge_check is not None
-    assert (tv.judge_check.n, tv.judge_check.pass_rate) == (4, 0.25)
+    assert (tv.judge_check.n, tv.judge_check.pass_rate, tv.judge_check.n_unreadable) == (4, 0.2, 1)
     assert tv.verdict == "INCONCLUSIVE"
     assert any("judge check failed" in r for r in tv.reasons)
 
@@ -62,7 +59,7 @@ def test_an_always_tie_judge_is_blocked_by_the_check() -> None:
 
 def test_fewer_than_30_is_inconclusive() -> None:
     tv = analyze(pairs_with_scores([1.0] * 29), None, settings(), run_id="r").prompt_types[0]
-    assert tv.verdict == "INCONCLUSIVE" and "only 29 usable pairs" in tv.reasons[0]
+    assert tv.verdict == "INCONCLUSIVE" and "only 29 usable distinct prompts" in tv.reasons[0]
 
 
 def test_reproducible_bit_for_bit_and_independent_of_input_order() -> None:
@@ -89,9 +86,7 @@ def test_clusters_move_together() -> None:
     # 40 prompts, each sampled 5 times with identical scores. Resampling prompts must give the same
     # interval as one pair per prompt; treating the 200 pairs as independent would be ~sqrt(5) narrower.
     base = _mixed(40, "t", 3)
-    clustered = [
-        pair(f"{p.pair_id}-{k}", prompt_id=p.pair_id, outcomes=_outcomes(p)) for p in base for k in range(5)
-    ]
+    clustered = [pair(f"{p.pair_id}-{k}", prompt_id=p.pair_id, outcomes=_outcomes(p)) for p in base for k in range(5)]
     naive = [pair(f"{p.pair_id}-{k}", outcomes=_outcomes(p)) for p in base for k in range(5)]
     s = settings(bootstrap=4000)
     one = analyze(base, None, s, run_id="r").prompt_types[0]
@@ -162,9 +157,7 @@ def test_aborted_run_is_never_go() -> None:
 
 
 def test_top_level_fields_pass_through() -> None:
-    v = analyze(
-        pairs_with_scores([1.0] * 30), None, settings(margin=0.2, alpha=0.1), run_id="rid", eval_cost_usd=1.5
-    )
+    v = analyze(pairs_with_scores([1.0] * 30), None, settings(margin=0.2, alpha=0.1), run_id="rid", eval_cost_usd=1.5)
     assert (v.run_id, v.margin, v.alpha, v.bootstrap, v.seed, v.eval_cost_usd) == (
         "rid",
         0.2,

@@ -31,17 +31,31 @@ def _pairs(n: int, bias: float, delta: float, noise: float, seed: int = 0, t: st
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        js = [_j("baseline_first", bias + delta + rng.gauss(0, noise)),
-              _j("candidate_first", bias - delta + rng.gauss(0, noise))]
-        out.append(Pair(pair_id=f"{t}{i}", prompt_type=t, baseline=Side(model="b", output="x" * 50, cost_usd=2e-4),
-                        candidate=Side(model="c", output="y" * 50, cost_usd=1e-4), judgments=js))
+        js = [
+            _j("baseline_first", bias + delta + rng.gauss(0, noise)),
+            _j("candidate_first", bias - delta + rng.gauss(0, noise)),
+        ]
+        out.append(
+            Pair(
+                pair_id=f"{t}{i}",
+                prompt_type=t,
+                baseline=Side(model="b", output="x" * 50, cost_usd=2e-4),
+                candidate=Side(model="c", output="y" * 50, cost_usd=1e-4),
+                judgments=js,
+            )
+        )
     return out
 
 
 def _checks(n: int, bias: float, delta: float, t: str = "t") -> list[Check]:
-    return [Check(pair_id=f"{t}{i}", prompt_type=t, judgments=[_j("intact_first", bias + delta),
-                                                                _j("degraded_first", bias - delta)])
-            for i in range(n)]
+    return [
+        Check(
+            pair_id=f"{t}{i}",
+            prompt_type=t,
+            judgments=[_j("intact_first", bias + delta), _j("degraded_first", bias - delta)],
+        )
+        for i in range(n)
+    ]
 
 
 def _settings(cal: str) -> Settings:
@@ -60,9 +74,12 @@ def test_a_judge_that_always_writes_a_is_read_from_its_logprobs() -> None:
     assert cal.position_consistency == 0.0 and cal.judge_check is not None and cal.judge_check.pass_rate == 0.0
     info = cal.diagnostics.calibration if cal.diagnostics else None
     assert info is not None and info.n_pairs == 60 and info.changed == 60  # every candidate_first "A" -> "B"
-    assert any("position-calibrated" in n and "60 differ" in n for n in verdict.notes)
+    assert any("position-calibrated" in n and "60 of their 120 verdicts differ" in n for n in verdict.notes)
     page = render_html(verdict, pairs, {}, checks)  # the evidence shows the word written and the one used
-    assert "reply A, calibrated B" in page and "position-calibrated from the judge" in page
+    assert (
+        "reply A (candidate better in its own words), calibrated to B" in page
+        and "position-calibrated from the judge" in page
+    )
     assert page.count('data-outcome="lost inconsistent"') == 60  # lost (calibrated), inconsistent (as written)
 
 

@@ -30,10 +30,7 @@ def test_monthly_projection() -> None:
 
 def test_cost_summary_and_saving_interval_from_same_resamples() -> None:
     # baseline 0.01 or 0.03, candidate 0.002 or 0.004: saving = 1 - sum(c)/sum(b)
-    ps = [
-        pair(f"p{i}", base_cost=0.01 if i % 2 else 0.03, cand_cost=0.002 if i % 2 else 0.004)
-        for i in range(40)
-    ]
+    ps = [pair(f"p{i}", base_cost=0.01 if i % 2 else 0.03, cand_cost=0.002 if i % 2 else 0.004) for i in range(40)]
     tv = analyze(ps, None, settings(), run_id="r", monthly_volume={"t": 1000.0}).prompt_types[0]
     assert tv.cost is not None
     assert tv.cost.baseline_usd_per_request == pytest.approx(0.02)

@@ -31,9 +31,7 @@ def ev(
     saving: float | None = 0.5,
 ) -> Evidence:
     raw = Interval(estimate=(lo + hi) / 2, ci_low=lo, ci_high=hi)
-    lc = Interval(
-        estimate=(lo + hi) / 2, ci_low=lo if lc_lo is None else lc_lo, ci_high=hi if lc_hi is None else lc_hi
-    )
+    lc = Interval(estimate=(lo + hi) / 2, ci_low=lo if lc_lo is None else lc_lo, ci_high=hi if lc_hi is None else lc_hi)
     return Evidence(n=n, margin=0.1, alpha=0.05, raw=raw, lc=lc, judge_check=jc, saving=saving)
 
 
@@ -56,7 +54,7 @@ def test_fewer_than_30_pairs_is_inconclusive_whatever_else_holds() -> None:
     assert decide(ev(-0.9, -0.5, n=29))[0] == "INCONCLUSIVE"
     assert decide(ev(0.5, 0.9, n=29, saving=-1.0))[0] == "INCONCLUSIVE"
     label, reasons = decide(ev(0.5, 0.9, n=29))
-    assert "only 29 usable pairs" in reasons[0]
+    assert "only 29 usable distinct prompts" in reasons[0]
     assert decide(ev(0.5, 0.9, n=30))[0] == "GO"
 
 

@@ -13,12 +13,7 @@ from equiv.analyze import analyze
 from equiv.config import Settings
 from equiv.schema import Pair
 
-DATA = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "realdata"
-    / "arena_hard_v0.1_gpt-4-0613.pairs.jsonl"
-)
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "arena_hard_v0.1_gpt-4-0613.pairs.jsonl"
 
 
 def _preferred(order: str, winner: str) -> str:
@@ -61,9 +56,7 @@ def test_analyze_matches_hand_computation(raw: list[dict]) -> None:  # type: ign
         if len(prefs) == 2:
             both += 1
             consistent += prefs["baseline_first"] == prefs["candidate_first"]
-        has_cost |= any(
-            (rec.get(side) or {}).get("cost_usd") is not None for side in ("baseline", "candidate")
-        )
+        has_cost |= any((rec.get(side) or {}).get("cost_usd") is not None for side in ("baseline", "candidate"))
     mean = sum(pair_scores) / len(pair_scores)
 
     pairs = [Pair.model_validate(r) for r in raw]
