@@ -177,6 +177,11 @@ def test_servers_take_turns_on_the_cpu(fake_backend: Path) -> None:
             inside[name] -= 1
 
     async def main() -> None:
+        for name in inside:  # started first, so that no call waits for a start while others run
+            await asyncio.to_thread(models.ensure_started, name)
+        # one server's calls alone overlap (whatever the scheduling: nobody else is waiting) ...
+        await asyncio.gather(*(call("local/a") for _ in range(10)))
+        # ... and mixed calls take turns: never two servers at once
         await asyncio.gather(*(call("local/a" if i % 3 else "local/b") for i in range(30)))
 
     try:
