@@ -192,6 +192,17 @@ def check_results(checks: Sequence[Check]) -> list[CheckResult]:
     return out
 
 
+def _by_type(
+    pairs: Sequence[Pair], results: Sequence[PairResult]
+) -> defaultdict[str, tuple[list[Pair], list[PairResult]]]:
+    """Pairs and their results per prompt-type, in input order (an absent type reads as empty)."""
+    by_type: defaultdict[str, tuple[list[Pair], list[PairResult]]] = defaultdict(lambda: ([], []))
+    for p, r in zip(pairs, results, strict=True):
+        by_type[p.prompt_type][0].append(p)
+        by_type[p.prompt_type][1].append(r)
+    return by_type
+
+
 @dataclass
 class _Judged:
     """The usable pairs of one prompt-type, as arrays, plus counts taken from the judgments."""
@@ -557,10 +568,7 @@ def analyze_run(
     if wanted is not None:
         pairs = [p for p in pairs if p.prompt_type in wanted]
     results, calibration = pair_results(pairs, settings.judge_calibration)
-    by_type: dict[str, tuple[list[Pair], list[PairResult]]] = defaultdict(lambda: ([], []))
-    for p, r in zip(pairs, results, strict=True):
-        by_type[p.prompt_type][0].append(p)
-        by_type[p.prompt_type][1].append(r)
+    by_type = _by_type(pairs, results)
     for t in wanted or ():
         by_type[t]
     names = sorted(by_type)
@@ -748,10 +756,7 @@ def quality_draws(pairs: Sequence[Pair], settings: Settings) -> dict[str, FloatA
     For comparisons between two runs (nightly regression): the same seeded resamples `analyze` uses.
     """
     results, _ = pair_results(pairs, settings.judge_calibration)
-    by_type: dict[str, tuple[list[Pair], list[PairResult]]] = defaultdict(lambda: ([], []))
-    for p, r in zip(pairs, results, strict=True):
-        by_type[p.prompt_type][0].append(p)
-        by_type[p.prompt_type][1].append(r)
+    by_type = _by_type(pairs, results)
     out: dict[str, FloatArray] = {}
     for t in sorted(by_type):
         data = _collect(t, *by_type[t])

@@ -568,6 +568,22 @@ async def _execute(
     ]
     n_total = sum(len(r) for r in sample.records.values()) * settings.samples_per_prompt
 
+    # The judge check's sample is known before any call (it needs only baseline answers), so checks run
+    # interleaved with the pairs instead of in a second, slower phase after them.
+    # a prompt the judge cannot see (image parts) fails as a pair, so it is no judge check either
+    planned = old_pairs + [
+        Pair(
+            pair_id=_pair_id(r, k, settings.samples_per_prompt),
+            prompt_type=r.prompt_type,
+            prompt_id=_cluster(sample, r),
+            baseline=Side(model="", output=r.response if settings.baseline_source == "logged" else "x"),
+        )
+        for r, k in work
+        if unjudgeable(r.messages) is None
+    ]
+    check_plan = check_sample(planned, settings) if settings.judge_check else []
+    to_check = {p.pair_id for p in check_plan}
+
     info.update(
         run_id=run.run_id,
         key=key,
@@ -592,6 +608,7 @@ async def _execute(
             "invalid_skipped": read_stats.skipped_total(),
         },
         monthly_volume=sample.monthly_volume(),
+        judge_checks_planned=dict(Counter(p.prompt_type for p in check_plan)) if settings.judge_check else None,
     )
     local_models = current_local_models()
     if local_models is not None:
@@ -626,23 +643,6 @@ async def _execute(
         close=LOCAL_JUDGE_CLOSE if local_judge else "",
     )
     w = _Work(settings, m, run, runner, judge, emit, sample)
-    # The judge check's sample is known before any call (it needs only baseline answers), so checks run
-    # interleaved with the pairs instead of in a second, slower phase after them.
-    # a prompt the judge cannot see (image parts) fails as a pair, so it is no judge check either
-    planned = old_pairs + [
-        Pair(
-            pair_id=_pair_id(r, k, settings.samples_per_prompt),
-            prompt_type=r.prompt_type,
-            prompt_id=_cluster(sample, r),
-            baseline=Side(model="", output=r.response if settings.baseline_source == "logged" else "x"),
-        )
-        for r, k in work
-        if unjudgeable(r.messages) is None
-    ]
-    check_plan = check_sample(planned, settings) if settings.judge_check else []
-    to_check = {p.pair_id for p in check_plan}
-    info["judge_checks_planned"] = dict(Counter(p.prompt_type for p in check_plan)) if settings.judge_check else None
-    run.write_run_info(info)
     checked = {c.pair_id for c in old_checks}
     expected_checks = len(to_check - checked)  # on a resume, only the checks still to run
     emit(

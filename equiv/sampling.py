@@ -74,7 +74,7 @@ class Sample:
     skipped for lack of a logged response: it measures the type's traffic, which is what the monthly
     projection needs. ``first_ts``/``last_ts`` span the timestamps of those same records.
     ``cluster`` and ``weight`` map each sampled record's (final, unique) id to its cluster and to the
-    number of records of that cluster in the traffic; ``rank`` to its seeded hash (the sampling order).
+    number of records of that cluster in the traffic.
     ``clusters_seen`` counts the distinct prompts of each type, ``records_seen`` its records with a
     response where one is required.
     """
@@ -89,7 +89,6 @@ class Sample:
     seed: int = 0
     cluster: dict[str, str] = field(default_factory=dict)
     weight: dict[str, int] = field(default_factory=dict)
-    rank: dict[str, int] = field(default_factory=dict)
     clusters_seen: dict[str, int] = field(default_factory=dict)
     records_seen: dict[str, int] = field(default_factory=dict)
 
@@ -133,7 +132,7 @@ class _BottomK:
         self.seed = seed
         self.type = prompt_type
         self.heap: list[tuple[int, str]] = []  # (-rank, cluster): the largest kept rank on top
-        self.kept: dict[str, list[Any]] = {}  # cluster -> [rank, position, record, count]
+        self.kept: dict[str, list[Any]] = {}  # cluster -> [position, record, count]
         self.seen: set[str] | None = set()  # distinct clusters (dropped when it would grow too large)
         self.records = 0
         self.first: datetime | None = None
@@ -148,7 +147,7 @@ class _BottomK:
                 self.seen = None
         entry = self.kept.get(c)
         if entry is not None:
-            entry[3] += 1
+            entry[2] += 1
             return
         r = cluster_rank(self.seed, self.type, c)
         if len(self.heap) < k:
@@ -158,7 +157,7 @@ class _BottomK:
             del self.kept[out]
         else:
             return
-        self.kept[c] = [r, position, record, 1]
+        self.kept[c] = [position, record, 1]
 
 
 def type_rng(seed: int, prompt_type: str) -> random.Random:
@@ -210,8 +209,8 @@ def stratified_sample(
         g.offer(position, record, per_type)
 
     order = [t for t in wanted if t in groups] if wanted is not None else sorted(groups)
-    kept = {t: sorted(groups[t].kept.values(), key=lambda e: e[1]) for t in order}
-    renamed = _unique_ids({t: [(e[1], e[2]) for e in entries] for t, entries in kept.items()})
+    kept = {t: sorted(groups[t].kept.items(), key=lambda ce: ce[1][0]) for t in order}  # input order
+    renamed = _unique_ids({t: [(e[0], e[1]) for _, e in entries] for t, entries in kept.items()})
     sample = Sample(
         volume={t: volume[t] for t in order},
         first_ts={t: groups[t].first for t in order},
@@ -225,12 +224,11 @@ def stratified_sample(
     )
     for t in order:
         recs = []
-        for rank, pos, rec, count in kept[t]:
+        for cluster, (pos, rec, count) in kept[t]:
             final = renamed.get(pos, rec)
             recs.append(final)
-            sample.cluster[final.id] = cluster_id(rec.messages, rec.params)
+            sample.cluster[final.id] = cluster
             sample.weight[final.id] = count
-            sample.rank[final.id] = rank
         sample.records[t] = recs
     return sample
 

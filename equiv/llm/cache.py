@@ -115,9 +115,6 @@ class CallCache:
             hit = self._read_shared(key)
         return hit
 
-    def bought_here(self, key: str) -> bool:
-        return key in self._entries
-
     def put(self, key: str, completion: Completion) -> None:
         self._entries[key] = completion
         if self._fh is not None:
