@@ -250,6 +250,7 @@ class LocalModels:
                 names = sorted(n for n, p in ggufs.items() if p.resolve() == key)
                 self.servers[key] = LocalServer(" / ".join(names), path, self.options)
         self._start_lock = threading.Lock()
+        self._closed = False  # set by close(): no server starts after it
         self._cond: asyncio.Condition | None = None
         self._owner: Path | None = None
         self._inside = 0
@@ -265,6 +266,8 @@ class LocalModels:
         """The model's api_base, starting its server first if needed (thread-safe)."""
         srv = self.server(name)
         with self._start_lock:
+            if self._closed:  # a start that was still waiting when the run ended (Ctrl-C, an error)
+                raise InputError(f"{srv.label}: the local models were already stopped")
             if not srv.running():
                 srv.start()
             return srv.api_base
@@ -306,8 +309,12 @@ class LocalModels:
                 cond.notify_all()
 
     def close(self) -> None:
-        for srv in self.servers.values():
-            srv.stop()
+        """Stop every server. A start in progress in a worker thread (a call's first turn) is waited for
+        under the start lock and then stopped too, and no server starts afterwards: none outlives the run."""
+        with self._start_lock:
+            self._closed = True
+            for srv in self.servers.values():
+                srv.stop()
 
     def describe(self) -> dict[str, dict[str, object]]:
         """What run.json records about each local model: its weights and how it was served."""

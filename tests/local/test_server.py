@@ -191,6 +191,32 @@ def test_servers_take_turns_on_the_cpu(fake_backend: Path) -> None:
     assert overlap_same > 1 and models.turns >= 2
 
 
+def test_close_during_a_start_stops_that_server_too(fake_backend: Path) -> None:
+    """A call's first turn starts its server in a worker thread; a run that ends meanwhile (Ctrl-C, an error)
+    closes the models. The start in progress is waited for and its server stopped: none outlives the run."""
+    import threading
+    import time
+
+    models = LocalModels({"local/a": fake_gguf(fake_backend, "skill-90")}, FAKE)
+    srv = models.server("local/a")
+    real_start, inside = srv.start, threading.Event()
+
+    def slow_start(port: int | None = None) -> str:
+        inside.set()
+        time.sleep(0.3)  # close() is called while the server is still coming up
+        return real_start(port)
+
+    srv.start = slow_start  # type: ignore[method-assign]
+    starter = threading.Thread(target=models.ensure_started, args=("local/a",))
+    starter.start()
+    assert inside.wait(10)
+    models.close()
+    starter.join(10)
+    assert srv.proc is None and not srv.running()
+    with pytest.raises(InputError, match="already stopped"):
+        models.ensure_started("local/a")  # nothing starts after close
+
+
 def test_params_the_local_runtime_cannot_serve_fail_clearly(fake_backend: Path) -> None:
     assert unsupported_params({"temperature": 0, "max_tokens": 5, "response_format": {}, "seed": 1}) == []
     assert unsupported_params({"n": 3, "functions": []}) == ["functions", "n=3"]
