@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,24 +22,34 @@ import numpy as np
 
 from equiv import cost as costs
 from equiv.config import Settings
+from equiv.instruments import Answer, PairInstruments, evaluate
+from equiv.judging.perturb import passes as check_passes
 from equiv.schema import (
     Calibration,
     Check,
     CostSummary,
     Diagnostics,
+    HumanAgreement,
     Interval,
     JudgeCheckResult,
+    JudgeDiagnostics,
     Judgment,
+    KindCheckResult,
     Pair,
+    Side,
     TypeVerdict,
     Verdict,
     VerdictLabel,
 )
 from equiv.stats import bootstrap as bs
+from equiv.stats import instruments as ins
+from equiv.stats.agreement import Labelled, human_agreement
 from equiv.stats.calibrate import calibrate
 from equiv.stats.decide import (
+    JUDGE_CHECK_MIN_PASS,
     MIN_PAIRS,
     Evidence,
+    GateEvidence,
     bonferroni_levels,
     decide,
     holm_levels,
@@ -100,6 +110,9 @@ class PairResult:
     judgments: tuple[Judgment, ...]  # the verdicts the score used (calibrated ones carry `written` as extra)
     consistent: bool | None  # the judge's own words prefer the same answer in both orders; None: not both
     one_order: bool  # used, but some judge's verdict exists in one order only (its position bias not cancelled)
+    # SPEC "Per-type instruments": "identical" / "agreement" (scored 0, no judge) or None (the judge decided)
+    decided_by: str | None = None
+    instruments: PairInstruments | None = None  # gates and agreement checks of the pair's type (None: no answers)
 
     @property
     def used(self) -> bool:
@@ -115,14 +128,15 @@ class PairResult:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One judge-check comparison as the analysis read it (first verdict per order)."""
+    """One judge-check comparison as the analysis read it (first verdict per judge and order)."""
 
     pair_id: str
     prompt_type: str
-    readable: bool  # both orders have a verdict
-    passed: bool  # the intact answer won in both orders
+    readable: bool  # some judge gave a verdict in both orders
+    passed: bool  # every judge that did passed (truncate and the like: the intact answer won in both orders)
     judgments: tuple[Judgment, ...]
     error: str | None
+    kind: str = "truncate"
 
 
 @dataclass
@@ -144,9 +158,34 @@ def _consistency(judgments: Sequence[Judgment]) -> tuple[bool | None, bool]:
     return consistent, any(len(o) == 1 for o in by_judge.values())
 
 
-def pair_results(pairs: Sequence[Pair], calibration: str = "none") -> tuple[list[PairResult], dict[str, Calibration]]:
+def answer_of(side: Side | None) -> Answer | None:
+    """A side as the instruments read it: its text and structured tool calls."""
+    if side is None or side.output is None:
+        return None
+    calls = (side.model_extra or {}).get("tool_calls")
+    return Answer(text=side.output, tool_calls=tuple(c for c in calls if isinstance(c, dict)) if calls else ())
+
+
+def pair_instruments(pair: Pair, checks: Sequence[Any]) -> PairInstruments | None:
+    """The pair's gates and agreement checks (and whether its answers are identical); None without both answers."""
+    b, c = answer_of(pair.baseline), answer_of(pair.candidate)
+    if b is None or c is None:
+        return None
+    tools = (pair.model_extra or {}).get("tools")
+    return evaluate(checks, b, c, tools if isinstance(tools, list) else None)
+
+
+NoChecks: Callable[[str], list[Any]] = lambda _t: []  # noqa: E731
+
+
+def pair_results(
+    pairs: Sequence[Pair], calibration: str = "none", checks_for: Callable[[str], list[Any]] = NoChecks
+) -> tuple[list[PairResult], dict[str, Calibration]]:
     """Each pair's score (from calibrated verdicts under judge_calibration = "position"), cluster,
-    weight and consistency (always from the words the judge wrote: that is what describes the judge)."""
+    weight and consistency (always from the words the judge wrote: that is what describes the judge).
+
+    A pair whose answers are identical, or agree under every agreement check of its type, scores 0
+    whatever judgments it carries (SPEC "Per-type instruments": it is never sent to the judge)."""
     info: dict[str, Calibration] = {}
     scored: Sequence[Pair] = pairs
     if calibration == "position":
@@ -154,7 +193,11 @@ def pair_results(pairs: Sequence[Pair], calibration: str = "none") -> tuple[list
     out = []
     for written, p in zip(pairs, scored, strict=True):
         consistent, one_order = _consistency(written.judgments)
-        score = pair_score(p)
+        inst = pair_instruments(p, checks_for(p.prompt_type)) if p.error is None else None
+        decided_by = inst.decided_by if inst is not None else None
+        score = 0.0 if decided_by is not None else pair_score(p)
+        if decided_by is not None:  # not judged: any verdicts it carries (an import) are not the instrument's
+            consistent, one_order = None, False
         out.append(
             PairResult(
                 pair_id=p.pair_id,
@@ -163,9 +206,11 @@ def pair_results(pairs: Sequence[Pair], calibration: str = "none") -> tuple[list
                 weight=float(p.weight) if p.weight is not None and p.weight > 0 else 1.0,
                 score=score,
                 error=p.error if p.error is not None else (None if score is not None else "no readable verdict"),
-                judgments=tuple(p.judgments),
+                judgments=tuple(p.judgments) if decided_by is None else (),
                 consistent=consistent,
                 one_order=one_order and score is not None,
+                decided_by=decided_by,
+                instruments=inst,
             )
         )
     return out, info
@@ -174,19 +219,24 @@ def pair_results(pairs: Sequence[Pair], calibration: str = "none") -> tuple[list
 def check_results(checks: Sequence[Check]) -> list[CheckResult]:
     out = []
     for c in checks:
-        first: dict[str, Judgment] = {}
+        kind = c.kind or "truncate"
+        by_judge: dict[str, dict[str, Judgment]] = {}
         for j in c.judgments:
-            first.setdefault(j.order, j)
-        readable = c.error is None and "intact_first" in first and "degraded_first" in first
-        passed = readable and first["intact_first"].winner == "A" and first["degraded_first"].winner == "B"
+            by_judge.setdefault(j.judge, {}).setdefault(j.order, j)
+        both = [o for o in by_judge.values() if "intact_first" in o and "degraded_first" in o]
+        readable = c.error is None and bool(both)
+        passed = readable and all(
+            check_passes(kind, o["intact_first"].winner, o["degraded_first"].winner) for o in both
+        )
         out.append(
             CheckResult(
                 pair_id=c.pair_id,
                 prompt_type=c.prompt_type,
                 readable=readable,
                 passed=passed,
-                judgments=tuple(first.values()),
+                judgments=tuple(j for o in by_judge.values() for j in o.values()),
                 error=c.error,
+                kind=kind,
             )
         )
     return out
@@ -226,6 +276,8 @@ class _Judged:
     n_consistent: int
     n_one_order: int
     models: tuple[Counter[str], Counter[str], Counter[str]]  # baseline models, candidate models, judges
+    inst_rows: list[ins.Row] = field(default_factory=list)  # usable pairs' instrument outcomes, in row order
+    n_decided: int = 0  # usable pairs scored 0 without the judge (identical, or agreeing)
 
 
 def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResult]) -> _Judged:
@@ -235,6 +287,8 @@ def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResu
     """
     n_failed = n_judge_failures = 0
     rows: list[tuple[str, str, float, float, float, float, float, float]] = []
+    inst: dict[str, PairInstruments] = {}
+    n_decided = 0
     n_judgments = n_ties = n_decisive = n_a = n_both = n_consistent = n_one = 0
     models_b: Counter[str] = Counter()
     models_c: Counter[str] = Counter()
@@ -259,7 +313,7 @@ def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResu
             n_judgments += 1
             n_ties += j.winner == "tie"
         by_judge: dict[str, dict[str, str]] = {}
-        for j in p.judgments:  # the words written
+        for j in p.judgments if r.decided_by is None else ():  # the words written
             if judgment_score(j) is None:
                 continue
             if j.winner != "tie":
@@ -269,6 +323,9 @@ def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResu
         n_both += sum(len(o) == 2 for o in by_judge.values())
         n_consistent += sum(len(o) == 2 and r.consistent is True for o in by_judge.values())
         n_one += r.one_order
+        if r.instruments is not None:
+            inst[p.pair_id] = r.instruments
+        n_decided += r.decided_by is not None
         rows.append(
             (
                 r.cluster,
@@ -285,6 +342,7 @@ def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResu
     names = sorted({row[0] for row in rows})
     index = {name: i for i, name in enumerate(names)}
     col = np.array([row[2:] for row in rows], dtype=np.float64).reshape(len(rows), 6)
+    inst_rows = [ins.Row(code=index[row[0]], weight=row[3], instruments=inst[row[1]]) for row in rows if row[1] in inst]
     return _Judged(
         prompt_type=prompt_type,
         n_failed=n_failed,
@@ -305,6 +363,8 @@ def _collect(prompt_type: str, pairs: Sequence[Pair], results: Sequence[PairResu
         n_consistent=n_consistent,
         n_one_order=n_one,
         models=(models_b, models_c, judges),
+        inst_rows=inst_rows,
+        n_decided=n_decided,
     )
 
 
@@ -405,16 +465,32 @@ def _clipped(iv: Interval) -> Interval:
 
 
 def _judge_check(results: Sequence[CheckResult], planned: int | None) -> JudgeCheckResult:
-    """n = checks readable in both orders; pass rate over every check that ran (unreadable ones fail)."""
-    n = sum(c.readable for c in results)
-    unreadable = len(results) - n
-    passed = sum(c.passed for c in results)
+    """SPEC's truncation check (the blocking one): n = checks readable in both orders; pass rate over
+    every check that ran (unreadable ones fail). `by_kind`: every kind that ran, truncation included."""
+    kinds: dict[str, list[CheckResult]] = defaultdict(list)
+    for c in results:
+        kinds[c.kind].append(c)
+    by_kind = {}
+    for kind in sorted(kinds):
+        rs = kinds[kind]
+        k_n = sum(c.readable for c in rs)
+        by_kind[kind] = KindCheckResult(
+            n=k_n,
+            pass_rate=sum(c.passed for c in rs) / len(rs) if k_n else None,
+            n_unreadable=len(rs) - k_n,
+            blocking=kind == "truncate",
+        )
+    blocking = kinds.get("truncate", [])
+    n = sum(c.readable for c in blocking)
+    unreadable = len(blocking) - n
+    passed = sum(c.passed for c in blocking)
     ran = n + unreadable
     return JudgeCheckResult(
         n=n,
         pass_rate=passed / ran if n else None,
         n_planned=planned,
         n_unreadable=unreadable if (unreadable or planned is not None) else None,
+        by_kind=by_kind if set(by_kind) - {"truncate"} else None,
     )
 
 
@@ -489,6 +565,9 @@ def _decide_at(
     settings: Settings,
     jc: JudgeCheckResult | None,
     jc_ignored: JudgeCheckResult | None = None,
+    tools: ins.TypeInstruments | None = None,
+    human: HumanAgreement | None = None,
+    length_control: bool = True,
 ) -> _Decided:
     raw = lc = save = None
     fallback = False
@@ -499,7 +578,9 @@ def _decide_at(
     if boot is not None:
         raw, f1 = _interval(boot.samples[0], boot.estimate[0], boot.jackknife[0], alpha, settings.ci)
         lc, f2 = _interval(boot.samples[1], boot.estimate[1], boot.jackknife[1], alpha, settings.ci)
-        if boot.lc_extrapolated:
+        if not length_control:  # decided by agreement checks: no length control, the raw interval decides
+            lc = raw
+        elif boot.lc_extrapolated:
             lc = _clipped(lc)
         fallback = f1 or f2
         if boot.cost_known:
@@ -518,15 +599,21 @@ def _decide_at(
         needed_basis=basis,
         needed_why_not=why_not,
         n_pairs=int(data.scores.size),
-        lc_extrapolated=bool(boot is not None and boot.lc_extrapolated),
+        lc_extrapolated=bool(boot is not None and boot.lc_extrapolated and length_control),
         judge_check_ignored=jc_ignored,
+        length_control=length_control,
+        gates=tuple(
+            GateEvidence(g.name, g.baseline_rate, g.candidate_rate, g.interval(alpha), settings.check_margin)
+            for g in (tools.gates if tools is not None else [])
+        ),
+        human=human,
     )
     label, reasons = decide(ev)
     return _Decided(
         label=label,
         reasons=reasons,
         raw=raw,
-        lc=lc,
+        lc=lc if length_control else None,
         saving=save,
         samples_needed=need if label == "INCONCLUSIVE" else None,
         bca_fallback=fallback,
@@ -557,28 +644,39 @@ def analyze_run(
     monthly_volume: Mapping[str, float | None] | None = None,
     aborted: str | None = None,
     planned_checks: Mapping[str, int] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Analysis:
     """The verdict with the per-pair and per-check results it rests on.
 
     `checks`: the judge checks that ran (None: none ran). With `settings.judge_check` false they are
     still reported, but do not block. `planned_checks`: per type, how many checks the run planned
-    (run.json); a type with fewer readable checks than min(10, planned) cannot GO.
+    (run.json); a type with fewer readable checks than min(10, planned) cannot GO. `labels`: people's
+    verdicts per pair_id ("baseline" / "candidate" / "tie", from `equiv calibrate RUN --labels`): each
+    type gets `human_agreement`, and one where the judge agrees with people too rarely cannot GO.
     """
     wanted = set(settings.types) if settings.types else None
     if wanted is not None:
         pairs = [p for p in pairs if p.prompt_type in wanted]
-    results, calibration = pair_results(pairs, settings.judge_calibration)
+    results, calibration = pair_results(pairs, settings.judge_calibration, settings.checks_for)
     by_type = _by_type(pairs, results)
     for t in wanted or ():
         by_type[t]
     names = sorted(by_type)
+    views = {t: settings.for_type(t) for t in names}  # each type's own margin, check_margin ...
+    # a type decided by agreement checks applies no length control (SPEC "Length control")
+    length_control = {t: not any(not c.gate for c in settings.checks_for(t)) for t in names}
     checked = check_results([c for c in checks or () if wanted is None or c.prompt_type in wanted])
     checks_by_type: dict[str, list[CheckResult]] = defaultdict(list)
     for c in checked:
         checks_by_type[c.prompt_type].append(c)
 
     judged = {t: _collect(t, *by_type[t]) for t in names}
-    boots = {t: _bootstrap(d, settings) if d.scores.size else None for t, d in judged.items()}
+    boots = {t: _bootstrap(d, views[t]) if d.scores.size else None for t, d in judged.items()}
+    tools = {
+        t: ins.summarize(d.inst_rows, d.n_clusters, seed=settings.seed, key=t, n_boot=settings.bootstrap)
+        for t, d in judged.items()
+    }
+    humans = {t: _human_agreement(by_type[t][1], labels, settings, t) for t in names} if labels else {}
     ran: dict[str, JudgeCheckResult | None] = {}
     for t in names:
         planned = planned_checks.get(t) if planned_checks is not None else None
@@ -599,7 +697,9 @@ def analyze_run(
         pvals = {t: (b.p_value if (b := boots[t]) is not None else 1.0) for t in names}
 
         def passes(t: str, level: float) -> bool:
-            d = _decide_at(boots[t], judged[t], level, settings, jcs[t])
+            d = _decide_at(
+                boots[t], judged[t], level, views[t], jcs[t], None, tools[t], humans.get(t), length_control[t]
+            )
             return d.label == "GO" and aborted is None
 
         holm = holm_levels(pvals, settings.alpha, passes)
@@ -612,7 +712,7 @@ def analyze_run(
     for t in names:
         data, boot, jc, level = judged[t], boots[t], jcs[t], levels[t]
         n = int(data.scores.size)
-        d = _decide_at(boot, data, level, settings, jc, ignored[t])
+        d = _decide_at(boot, data, level, views[t], jc, ignored[t], tools[t], humans.get(t), length_control[t])
         label, reasons = d.label, list(d.reasons)
         if settings.correction != "none" and k > 1:
             reasons.append(f"tested at alpha {level:.4g} ({settings.correction} correction over {k} prompt-types)")
@@ -650,6 +750,13 @@ def analyze_run(
             tv.judge_check = tv.judge_check.model_copy(update={"required": False})
         if tv.diagnostics is not None:
             tv.diagnostics.calibration = cal
+        _add_instruments(tv, tools[t], level, views[t], settings.checks_for(t), data)
+        tv.judges, tv.panel_agreement = _panel(by_type[t][0], by_type[t][1], settings, t)
+        tv.human_agreement = humans.get(t)
+        if views[t].margin != settings.margin:
+            tv.margin = views[t].margin
+        if tv.judge_check is not None and tv.judge_check.by_kind:
+            tv.reasons.extend(_sensitivity_words(tv.judge_check))
         verdicts.append(tv)
 
     n_cal = sum(c.n_pairs for c in calibration.values())
@@ -668,7 +775,7 @@ def analyze_run(
         run_id=run_id,
         baseline=baseline or found_b or settings.baseline or "",
         candidate=candidate or found_c or settings.candidate or "",
-        judge=judge or found_j or settings.judge,
+        judge=judge or found_j or settings.judge_label,
         margin=settings.margin,
         alpha=settings.alpha,
         correction=settings.correction,
@@ -682,6 +789,139 @@ def analyze_run(
         notes=notes,
     )
     return Analysis(verdict=verdict, pairs=results, checks=checked)
+
+
+def _add_instruments(
+    tv: TypeVerdict,
+    tools: ins.TypeInstruments,
+    level: float,
+    view: Settings,
+    checks: Sequence[Any],
+    data: _Judged,
+) -> None:
+    """verdict.json's per-type instrument fields: checks (gates at the tested level), agreement_rate, n_judged."""
+    if checks:
+        tv.checks = [ins.gate_summary(g, level, view.check_margin) for g in tools.gates] + tools.agreements
+    tv.agreement_rate = tools.agreement_rate
+    tv.n_judged = int(data.scores.size) - data.n_decided
+    if data.n_decided:
+        what = "agree under every agreement check of this type" if checks else "are identical"
+        if any(not c.gate for c in checks):
+            what = "are identical or agree under every agreement check of this type"
+        tv.reasons.append(
+            f"{data.n_decided} of {data.scores.size} pairs {what}: they score 0 with no judge call "
+            f"({tv.n_judged} went to the judge)"
+        )
+
+
+_CATEGORY = {-1.0: 0, 0.0: 1, 1.0: 2}  # a verdict's category for agreement between judges: baseline / tie / candidate
+
+
+def _panel(
+    pairs: Sequence[Pair], results: Sequence[PairResult], settings: Settings, prompt_type: str
+) -> tuple[dict[str, JudgeDiagnostics] | None, Interval | None]:
+    """Per-judge diagnostics and Fleiss' kappa across judges, when more than one judge judged this type."""
+    from equiv.notes import model_family
+    from equiv.stats.agreement import panel_kappa
+
+    verdicts: dict[tuple[str, str], dict[str, float]] = {}  # (pair, order) -> judge -> score (words written)
+    clusters: dict[str, str] = {}
+    failures: Counter[str] = Counter()
+    for p, r in zip(pairs, results, strict=True):
+        for f in p.judge_failures:
+            failures[f.judge] += 1
+        if r.score is None or r.decided_by is not None:
+            continue
+        clusters[p.pair_id] = r.cluster
+        for j in p.judgments:
+            sc = judgment_score(j)
+            if sc is not None:
+                verdicts.setdefault((p.pair_id, j.order), {}).setdefault(j.judge, sc)
+    names = sorted({name for v in verdicts.values() for name in v})
+    if len(names) < 2:
+        return None, None
+    families = {
+        role: model_family(m) for role, m in (("baseline", settings.baseline), ("candidate", settings.candidate)) if m
+    }
+    out: dict[str, JudgeDiagnostics] = {}
+    for name in names:
+        mine = {k: v[name] for k, v in verdicts.items() if name in v}
+        per_pair: dict[str, list[float]] = {}
+        orders: dict[str, dict[str, float]] = {}
+        for (pid, order), sc in mine.items():
+            per_pair.setdefault(pid, []).append(sc)
+            orders.setdefault(pid, {})[order] = sc
+        both = [o for o in orders.values() if len(o) == 2]
+        decisive = [(order, sc) for (_pid, order), sc in mine.items() if sc != 0]
+        a_wins = sum((order == FIRST) == (sc < 0) for order, sc in decisive)
+        agree = n_cmp = 0
+        for key, sc in mine.items():
+            others = Counter(v for jn, v in verdicts[key].items() if jn != name)
+            if others:
+                top = others.most_common(2)
+                if len(top) == 1 or top[0][1] > top[1][1]:
+                    n_cmp += 1
+                    agree += top[0][0] == sc
+        out[name] = JudgeDiagnostics(
+            n_judgments=len(mine),
+            n_failures=failures[name],
+            quality_diff=float(np.mean([np.mean(v) for v in per_pair.values()])) if per_pair else None,
+            position_a_share=a_wins / len(decisive) if decisive else None,
+            position_consistency=sum(o[FIRST] == o[SECOND] for o in both) / len(both) if both else None,
+            tie_rate=sum(sc == 0 for sc in mine.values()) / len(mine) if mine else None,
+            agreement_with_panel=agree / n_cmp if n_cmp else None,
+            same_family_as=[role for role, fam in families.items() if model_family(name) == fam],
+        )
+    ratings = [
+        (clusters[pid], [_CATEGORY[v[n]] for n in names])
+        for (pid, _order), v in sorted(verdicts.items())
+        if all(n in v for n in names)
+    ]
+    kappa = panel_kappa(ratings, seed=settings.seed, key=prompt_type, n_boot=settings.bootstrap, alpha=settings.alpha)
+    return out, kappa
+
+
+def _human_agreement(
+    results: Sequence[PairResult], labels: Mapping[str, str], settings: Settings, prompt_type: str
+) -> HumanAgreement | None:
+    items = [
+        Labelled(cluster=r.cluster, score=r.score, gold=labels[r.pair_id], consistent=r.consistent)  # type: ignore[arg-type]
+        for r in results
+        if r.score is not None and r.pair_id in labels and labels[r.pair_id] in ("baseline", "candidate", "tie")
+    ]
+    if not items:
+        return None
+    return human_agreement(items, seed=settings.seed, key=prompt_type, n_boot=settings.bootstrap, alpha=settings.alpha)
+
+
+_KIND_WORDS = {
+    "truncate": "a truncated copy",
+    "drop_sentence": "a copy missing a sentence",
+    "number": "a copy with a changed number or name",
+    "label": "a wrong label",
+    "broken_json": "a copy with broken JSON",
+    "pad": "a copy padded with irrelevant filler",
+}
+
+
+def _sensitivity_words(jc: JudgeCheckResult) -> list[str]:
+    """Cautions for the graded judge-check kinds (they never block a GO: only truncation does)."""
+    out = []
+    for kind, k in (jc.by_kind or {}).items():
+        if k.blocking or k.pass_rate is None or k.pass_rate >= JUDGE_CHECK_MIN_PASS:
+            continue
+        what = _KIND_WORDS.get(kind, kind)
+        told = (
+            "did not prefer the padded copy in either order"
+            if kind == "pad"
+            else "preferred the intact answer in both orders"
+        )
+        out.append(
+            f"caution: judge sensitivity '{kind}': against {what} the judge {told} in only "
+            f"{k.pass_rate:.0%} of {k.n + k.n_unreadable} checks (below {JUDGE_CHECK_MIN_PASS:.0%}); "
+            "this kind does not block a GO, but differences of this kind may go unseen"
+        )
+    return out
 
 
 def _weighted_mean(values: FloatArray, weights: FloatArray) -> float:

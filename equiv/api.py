@@ -31,7 +31,18 @@ __all__ = ["ModelInfo", "Reanalysis", "Run", "RunInfo", "acompare", "compare", "
 Event = Callable[[str, dict[str, Any]], None]
 
 # settings the analysis alone depends on: `report` takes the run's recorded values unless told otherwise
-ANALYSIS_KEYS = ("margin", "alpha", "bootstrap", "seed", "correction", "ci", "judge_check", "judge_calibration")
+ANALYSIS_KEYS = (
+    "margin",
+    "alpha",
+    "bootstrap",
+    "seed",
+    "correction",
+    "ci",
+    "judge_check",
+    "judge_calibration",
+    "check_margin",
+    "type_settings",  # the per-type checks and margins decide which pairs agree and what a gate is
+)
 
 
 class ModelInfo(BaseModel):
@@ -211,6 +222,7 @@ def reanalyze(
     The same steps as `equiv report`, which then writes what this returns.
     """
     from equiv.analyze import analyze_run
+    from equiv.labels import load_labels
     from equiv.store import load_pairs_from
 
     target = Path(run_dir_or_pairs)
@@ -236,6 +248,7 @@ def reanalyze(
         monthly_volume=info.get("monthly_volume"),
         aborted=info.get("aborted"),
         planned_checks=info.get("judge_checks_planned"),
+        labels=load_labels(folder),
     )
     verdict = analysis.verdict
     # what the run knew beside its pairs (skipped records, failures by reason ...), as compare reported it

@@ -14,9 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from equiv.errors import InputError
+from equiv.instruments.spec import KINDS, NEEDS, CheckSpec, JsonSchemaCheck
+
+# the judge check's kinds (SPEC "Judges": Sensitivity); "truncate" is SPEC's blocking check
+JUDGE_CHECK_KINDS = ("truncate", "drop_sentence", "number", "label", "broken_json", "pad")
+JudgeCheckKind = Literal["truncate", "drop_sentence", "number", "label", "broken_json", "pad"]
 
 
 class ModelSettings(BaseModel):
@@ -50,6 +55,67 @@ class Route(BaseModel):
     _prompt_types_tuple = field_validator("prompt_types", mode="before")(_tuple_as_list)
 
 
+def _judge_names(v: Any) -> Any:
+    """A judge is a model name or a panel (a list of distinct names; one name is that judge)."""
+    if isinstance(v, tuple):
+        v = list(v)
+    panel = 'judge = ["model-1", "model-2"]'
+    if v is not None and not isinstance(v, str | list):
+        shown = f'judge = "{v}"' if isinstance(v, int | float) and not isinstance(v, bool) else 'judge = "model"'
+        raise ValueError(f"a judge is a model name in quotes (got {_shown(v)}): write {shown}, or a panel {panel}")
+    if isinstance(v, list):
+        if not all(isinstance(x, str) and x for x in v):
+            raise ValueError(f"a judge panel lists model names in quotes: write {panel}")
+        if not v:
+            raise ValueError("a judge panel must name at least one model")
+        if len(set(map(str, v))) != len(v):
+            raise ValueError("a judge panel names a model twice")
+        if len(v) == 1 and isinstance(v[0], str):
+            return v[0]
+    return v
+
+
+def _check_items(v: Any) -> Any:
+    """`checks = ["json", {kind = "fields", tolerance = 0.01}]`: a bare kind name is the table {kind = name}."""
+    if isinstance(v, tuple):
+        v = list(v)
+    if not isinstance(v, list):
+        return v
+    out = []
+    for item in v:
+        if isinstance(item, str):
+            if item not in KINDS:
+                raise ValueError(f"unknown check '{item}': use one of {', '.join(KINDS)}")
+            if item in NEEDS:
+                raise ValueError(
+                    f'the {item} check needs its {NEEDS[item]}: write {{kind = "{item}", {NEEDS[item]} = ...}}'
+                )
+            item = {"kind": item}
+        elif isinstance(item, dict) and "kind" not in item:
+            raise ValueError(f"a check table needs a kind: one of {', '.join(KINDS)}")
+        elif isinstance(item, dict) and item.get("kind") not in KINDS:
+            raise ValueError(f"unknown check kind {item.get('kind')!r}: use one of {', '.join(KINDS)}")
+        out.append(item)
+    return out
+
+
+class TypeSettings(BaseModel):
+    """One prompt-type's own settings (SPEC "Per-type instruments": `[types."name"]`); all optional."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    checks: list[CheckSpec] = Field(default_factory=list)
+    margin: float | None = Field(default=None, gt=0, lt=1)
+    check_margin: float | None = Field(default=None, gt=0, lt=1)
+    per_type: int | None = Field(default=None, ge=1)
+    judge: str | list[str] | None = None
+    judge_template: str | None = None
+    judge_check_kinds: list[JudgeCheckKind] | None = None
+    rubric: str | None = Field(default=None, min_length=1)  # criteria for judges/rubric.md: text, or a file
+
+    _judge = field_validator("judge", mode="before")(_judge_names)
+    _checks = field_validator("checks", mode="before")(_check_items)
+
+
 class Settings(BaseModel):
     """Everything that defines a run. All keys optional; CLI flags override the file."""
 
@@ -61,8 +127,13 @@ class Settings(BaseModel):
     concurrency: int = Field(default=16, ge=1, le=1024)
     max_spend_usd: float = Field(default=20.0, ge=0)
     bootstrap: int = Field(default=10000, ge=100)
-    judge: str = "gpt-4.1"
+    judge: str | list[str] = "gpt-4.1"  # a list is a panel (SPEC "Judges"): every judge judges both orders
     judge_template: str = "judges/pairwise.md"
+    # a judge from the baseline's or candidate's family: a caution in every report, or refused ("strict")
+    judge_family: Literal["caution", "strict"] = "caution"
+    # the judge check's kinds; None: truncate plus the perturbations that fit each type's answers
+    judge_check_kinds: list[JudgeCheckKind] | None = None
+    check_margin: float = Field(default=0.02, gt=0, lt=1)  # gates: GO needs the pass-rate diff's low bound above -this
     # "position": re-decide verdicts from the judge's verdict-word logprobs, corrected for its position
     # preference (local judges record them; see equiv/stats/calibrate.py). Analysis only: no new calls.
     judge_calibration: Literal["none", "position"] = "none"
@@ -86,10 +157,25 @@ class Settings(BaseModel):
     cost_regression_share: float = Field(default=0.2, ge=0)
     routes: list[Route] = Field(default_factory=list)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
+    # [types."name"] tables (the TOML key is `types`; a list there is the --types filter instead)
+    type_settings: dict[str, TypeSettings] = Field(default_factory=dict)
     # where relative paths (judge_template, route traffic) are resolved; not a TOML key
     base_dir: str | None = Field(default=None, exclude=True)
 
     _types_tuple = field_validator("types", mode="before")(_tuple_as_list)
+    _judge = field_validator("judge", mode="before")(_judge_names)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_tables(cls, data: Any) -> Any:
+        """`types` as a table of tables is the per-type settings; as a list, the prompt-types to analyse."""
+        if isinstance(data, dict) and isinstance(data.get("types"), dict):
+            data = dict(data)
+            tables = data.pop("types")
+            if data.get("type_settings"):
+                raise ValueError('give per-type settings once: [types."name"] tables or type_settings')
+            data["type_settings"] = tables
+        return data
 
     @field_validator("types")
     @classmethod
@@ -97,6 +183,39 @@ class Settings(BaseModel):
         if v is not None and not [t for t in v if t]:
             raise ValueError("must name at least one prompt-type")
         return v
+
+    def for_type(self, prompt_type: str) -> Settings:
+        """These settings as one prompt-type sees them: its [types."name"] table over the top level."""
+        ts = self.type_settings.get(prompt_type)
+        if ts is None:
+            return self
+        update = {
+            k: getattr(ts, k)
+            for k in ("margin", "check_margin", "per_type", "judge", "judge_template", "judge_check_kinds")
+            if getattr(ts, k) is not None
+        }
+        return self.model_copy(update=update) if update else self
+
+    def checks_for(self, prompt_type: str) -> list[Any]:
+        ts = self.type_settings.get(prompt_type)
+        return list(ts.checks) if ts is not None else []
+
+    def judges_for(self, prompt_type: str | None = None) -> list[str]:
+        """The judge panel of a prompt-type (one name for a single judge)."""
+        j = self.for_type(prompt_type).judge if prompt_type is not None else self.judge
+        return [j] if isinstance(j, str) else list(j)
+
+    def all_judges(self) -> list[str]:
+        """Every judge any prompt-type uses, top level first."""
+        names = self.judges_for()
+        for t in sorted(self.type_settings):
+            names += self.judges_for(t)
+        return list(dict.fromkeys(names))
+
+    @property
+    def judge_label(self) -> str:
+        """The judge as verdict.json names it: the model, or the panel's models joined by ', '."""
+        return ", ".join(self.all_judges())
 
     def model_settings(self, model: str) -> ModelSettings:
         return self.models.get(model, ModelSettings())
@@ -165,10 +284,33 @@ def _what_to_do(e: Any, leaf: str, in_file: bool) -> str:
     return "change the value"
 
 
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """An error's location as the user wrote it: `types."name".checks[1]`, `models."m".timeout`, `margin`."""
+    parts: list[str] = []
+    items = list(loc)
+    if not items or items[0] != "type_settings":
+        return ".".join(str(p) for p in items) or "(top level)"
+    items[0] = "types"
+    for i, part in enumerate(items):
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        elif i == 1 and items[0] == "types":
+            parts.append(f'"{part}"')
+        elif (
+            i > 0 and items[i - 1] == "checks" or (i > 1 and isinstance(items[i - 1], int) and items[i - 2] == "checks")
+        ):
+            if part in ("json", "json_schema", "regex", "max_chars", "tool_call", "label", "exact", "fields"):
+                continue  # the discriminated union's branch name: the user wrote `kind`, not this
+            parts.append(str(part))
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
 def _format_validation_error(err: ValidationError, source: str, from_overrides: frozenset[str] = frozenset()) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = _key_path(e["loc"])
         in_file = not (e["loc"] and e["loc"][0] in from_overrides)
         if e["type"] == "extra_forbidden":
             where = f"{source}: unknown key" if in_file else "unknown setting"
@@ -177,6 +319,10 @@ def _format_validation_error(err: ValidationError, source: str, from_overrides: 
             where = f"{source}: key" if in_file else "setting"
             leaf = next((str(p) for p in reversed(e["loc"]) if isinstance(p, str)), loc)
             fix = _what_to_do(e, leaf, in_file)
+            if e["type"] == "value_error":
+                msg = str(e["msg"]).removeprefix("Value error, ")
+                lines.append(f"{where} '{loc}': {msg}")
+                continue
             lines.append(f"{where} '{loc}': {e['msg']} (got {_shown(e.get('input'))}): {fix}")
     return "\n".join(lines)
 
@@ -199,12 +345,57 @@ def load_settings(config_path: str | Path | None, overrides: dict[str, Any] | No
             raise InputError(f"{path}: invalid TOML: {e}") from None
         base_dir = str(path.resolve().parent)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if isinstance(data.get("types"), dict):  # [types."name"] tables; a --types list filters, it does not replace them
+        data["type_settings"] = data.pop("types")
     data.update(given)
     data["base_dir"] = base_dir
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as e:
         raise InputError(_format_validation_error(e, source, frozenset(given))) from None
+    load_check_files(settings, source)
+    return settings
+
+
+def load_check_files(settings: Settings, source: str = "settings") -> None:
+    """Read each json_schema check's schema file (relative to the config's folder) and check the schema,
+    so a run records the schema itself and `equiv report` needs no file. Exit 2 naming the key otherwise."""
+    for t, ts in settings.type_settings.items():
+        for i, check in enumerate(ts.checks):
+            if isinstance(check, JsonSchemaCheck):
+                where = f"{source}: key 'types.\"{t}\".checks[{i}].schema'"
+                check.schema_ = _load_schema(settings, check, where)
+        if ts.rubric is not None:
+            path = resolve_path(settings, ts.rubric)
+            if "\n" not in ts.rubric and len(ts.rubric) < 300 and path.suffix in (".md", ".txt") and path.is_file():
+                ts.rubric = path.read_text(encoding="utf-8")  # a rubric file: the run records its text
+            if not ts.rubric.strip():
+                raise InputError(f"{source}: key 'types.\"{t}\".rubric' is empty: write the criteria or a file path")
+
+
+def _load_schema(settings: Settings, check: JsonSchemaCheck, where: str) -> dict[str, Any]:
+    import json
+
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    schema = check.schema_
+    if isinstance(schema, str):
+        path = resolve_path(settings, schema)
+        if not path.is_file():
+            raise InputError(f"{where}: schema file {schema} not found (paths are relative to the config file)")
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"{where}: {path} is not a JSON file ({e})") from None
+        check.file = path.name
+    if not isinstance(schema, dict):
+        raise InputError(f"{where}: a JSON Schema is an object; got {type(schema).__name__}")
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as e:
+        raise InputError(f"{where}: not a valid JSON Schema: {e.message}") from None
+    return schema
 
 
 def resolve_path(settings: Settings, raw: str) -> Path:

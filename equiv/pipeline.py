@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -15,29 +11,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from equiv.analyze import Analysis, analyze_run, pair_cluster
+from equiv.analyze import Analysis, analyze_run, pair_instruments
 from equiv.config import Settings
 from equiv.errors import AbortedError, InputError
-from equiv.judging.pairwise import (
-    LOCAL_JUDGE_CLOSE,
-    LOCAL_JUDGE_PARAMS,
-    LOCAL_JUDGE_PREFILL,
-    Judge,
-    degrade,
-    judge_params,
-)
-from equiv.judging.prompt import find_template, template_hash, unjudgeable
+from equiv.estimate import estimate
+from equiv.generate import cluster_of, generate, pair_id, weight_of
+from equiv.judging.checks import check_sample, kinds_for
+from equiv.judging.labels import labels_from_prompt
+from equiv.judging.pairwise import Panel, make_judge
+from equiv.judging.perturb import perturb
+from equiv.judging.prompt import unjudgeable
+from equiv.judging.select import TypeJudging, templates_used
+from equiv.judging.select import digest as template_digest
+from equiv.judging.select import select as select_templates
+from equiv.labels import load_labels
 from equiv.llm import answer, client
-from equiv.llm.cache import CallCache, call_key, sibling_call_files
-from equiv.llm.client import CallError, ModelSpec
+from equiv.llm.cache import CallCache, sibling_call_files
+from equiv.llm.client import CallError
 from equiv.llm.runner import Runner
-from equiv.local import is_local
 from equiv.local.server import current as current_local_models
 from equiv.local.server import serving as serve_local
-from equiv.sampling import Sample, cluster_rank, stratified_sample
+from equiv.models import Models, resolve_models
+from equiv.notes import model_family, model_notes, run_notes
+from equiv.runkey import run_key
+from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
 from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
 from equiv.traffic import ReadStats, file_digest, read_traffic
+
+__all__ = ["RunResult", "acompare", "compare", "model_family", "model_notes", "resolve_models", "write_reports"]
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -50,231 +52,126 @@ class RunResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Models:
-    baseline: ModelSpec
-    candidate: ModelSpec
-    judge: ModelSpec
-
-
-def resolve_models(settings: Settings) -> Models:
-    """Every model's price and key are checked before anything else happens (exit 2 if missing)."""
-    if not settings.baseline or not settings.candidate:
-        raise InputError("name both models: --baseline MODEL --candidate MODEL (or baseline/candidate in the config)")
-    if settings.baseline == settings.candidate:
-        raise InputError(f"baseline and candidate are the same model ({settings.baseline}): nothing to compare")
-    specs = Models(
-        baseline=client.resolve_model(settings.baseline, settings),
-        candidate=client.resolve_model(settings.candidate, settings),
-        judge=client.resolve_model(settings.judge, settings),
-    )
-    for name in {settings.baseline, settings.candidate, settings.judge}:
-        settings.api_key(name)  # raises if its api_key_env is named but unset
-    # a key litellm would read from the environment and cannot find: exit 2 now, naming it (the logged
-    # baseline is never called, so its key is not needed)
-    called = [specs.candidate, specs.judge] + ([specs.baseline] if settings.baseline_source == "rerun" else [])
-    client.check_credentials(called, settings)
-    return specs
-
-
-def run_key(settings: Settings, traffic_digest: str, template_digest: str, since: datetime | None = None) -> str:
-    """A short hash of what defines the run: same command -> same key -> resume."""
-    names = (settings.baseline, settings.candidate, settings.judge)
-    models = {m: settings.model_settings(m).model_dump() for m in names if m is not None}
-    window = {"since": since.isoformat()} if since is not None else {}  # absent -> keys of older runs unchanged
-    blob = json.dumps(
-        {
-            **window,
-            "traffic": traffic_digest,
-            "baseline": settings.baseline,
-            "candidate": settings.candidate,
-            "judge": settings.judge,
-            "template": template_digest,
-            "per_type": settings.per_type,
-            "types": sorted(settings.types) if settings.types else None,
-            "seed": settings.seed,
-            "baseline_source": settings.baseline_source,
-            "samples_per_prompt": settings.samples_per_prompt,
-            "prompt_type_field": settings.prompt_type_field,
-            "judge_check": settings.judge_check,
-            "models": models,
-            # a run directory holds one verdict: another margin, alpha ... is another run (which buys
-            # nothing: the folder's calls are shared), never a silent rewrite of the first one's verdict
-            "analysis": {
-                k: getattr(settings, k)
-                for k in ("margin", "alpha", "correction", "ci", "bootstrap", "judge_calibration")
-            },
-            "max_tokens_default": settings.max_tokens_default,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def _pair_id(record: TrafficRecord, k: int, samples: int) -> str:
-    return record.id if samples == 1 else f"{record.id}#s{k}"
-
-
-def _cluster(sample: Sample, record: TrafficRecord) -> str:
-    """The record's cluster (SPEC "Clusters"): the sampling's, computed from messages and params."""
-    return sample.cluster.get(record.id) or record.id
-
-
-def _weight(sample: Sample, record: TrafficRecord, samples: int) -> float:
-    """The records of traffic a pair stands for: its cluster's count, shared by the prompt's samples."""
-    return sample.weight.get(record.id, 1) / samples
-
-
-def _estimate(
-    work: list[tuple[TrafficRecord, int]], m: Models, settings: Settings, n_checks: int, cache: CallCache | None = None
-) -> float:
-    """A rough upper-leaning estimate of what the evaluation will spend, printed before any call.
-
-    A prompt whose candidate answer is already in the folder's call cache (an earlier run bought it) is
-    counted as free: its judge calls were bought with it, so following INCONCLUSIVE's advice is priced
-    at the new prompts only."""
-    total = 0.0
-    for rec, k in work:
-        if cache is not None:
-            sent = client.with_output_limit(dict(rec.params), settings.max_tokens_default)
-            if cache.get(call_key(m.candidate.call_model, m.candidate.api_base, rec.messages, sent, k)) is not None:
-                continue
-        prompt = sum(len(json.dumps(msg.get("content", ""))) for msg in rec.messages) // 4 + 8
-        out = rec.usage.completion_tokens if rec.usage else (len(rec.response or "") // 4 + 1 if rec.response else 300)
-        total += m.candidate.cost(prompt, out)
-        if settings.baseline_source == "rerun":
-            total += m.baseline.cost(prompt, out)
-        total += 2 * m.judge.cost(prompt + 2 * out + 250, 60)
-    per_pair = total / max(1, len(work))
-    return total + n_checks * per_pair * 0.8
-
-
-def _logged_side(rec: TrafficRecord, spec: ModelSpec) -> Side:
-    """The baseline as logged, priced as the --baseline model from logged usage or counted tokens."""
-    if rec.usage is not None:
-        pt, ct = rec.usage.prompt_tokens, rec.usage.completion_tokens
-    else:
-        pt = client.count_tokens(spec, messages=rec.messages)
-        ct = client.count_tokens(spec, text=rec.response or "")
-    return Side(
-        model=spec.name,
-        source="logged",
-        output=rec.response or "",
-        prompt_tokens=pt,
-        completion_tokens=ct,
-        cost_usd=spec.cost(pt, ct),
-    )
-
-
-def _run_side(comp: Any) -> Side:
-    return Side(
-        model=comp.model,
-        source="run",
-        output=comp.output,
-        prompt_tokens=comp.prompt_tokens,
-        completion_tokens=comp.completion_tokens,
-        cost_usd=comp.cost_usd,
-    )
-
-
-def check_sample(pairs: list[Pair], settings: Settings) -> list[Pair]:
-    """Per prompt-type: 10% of its prompts (at least 10, all if fewer), chosen reproducibly and nested.
-
-    The prompts with the smallest seeded cluster hash (the order sampling uses), so a larger per_type
-    checks a superset of a smaller one's checks and buys only the new ones. One pair per prompt: with
-    --samples-per-prompt k the k pairs of a prompt share the logged baseline answer, so checking two of
-    them would judge the same comparison twice and count it twice.
-    """
-    by_type: dict[str, dict[str, Pair]] = {}
-    for p in sorted(pairs, key=lambda p: p.pair_id):
-        if p.error is None and p.baseline is not None and (p.baseline.output or "").strip():
-            by_type.setdefault(p.prompt_type, {}).setdefault(pair_cluster(p), p)
-    chosen: list[Pair] = []
-    for t in sorted(by_type):
-        ranked = sorted(by_type[t].items(), key=lambda kv: (cluster_rank(settings.seed, t, kv[0]), kv[0]))
-        n = max(settings.judge_check_min, math.ceil(settings.judge_check_fraction * len(ranked)))
-        chosen += sorted((p for _, p in ranked[:n]), key=lambda p: p.pair_id)
-    return chosen
-
-
 class _Work:
-    """The async part of one run: pairs, then judge checks, appended to the run directory as they finish."""
+    """The async part of one run: generate -> check -> judge per pair, and the judge checks, appended to
+    the run directory as they finish."""
 
     def __init__(
-        self, settings: Settings, m: Models, run: RunDir, runner: Runner, judge: Judge, on_event: Event, sample: Sample
+        self,
+        settings: Settings,
+        m: Models,
+        run: RunDir,
+        runner: Runner,
+        panels: dict[str, Panel],
+        judging: dict[str, TypeJudging],
+        on_event: Event,
+        sample: Sample,
     ):
-        self.s, self.m, self.run, self.runner, self.judge, self.on_event = settings, m, run, runner, judge, on_event
-        self.sample = sample
+        self.s, self.m, self.run, self.runner, self.on_event = settings, m, run, runner, on_event
+        self.panels, self.judging, self.sample = panels, judging, sample
+
+    def _extra(self, prompt_type: str, messages: list[dict[str, Any]], reference: str | None) -> dict[str, str]:
+        """The type's judge-prompt variables: the label set, the pair's reference answer, the rubric."""
+        j = self.judging[prompt_type]
+        labels = j.labels or (tuple(labels_from_prompt(messages) or ()) if j.label_type else ())
+        return {"labels": ", ".join(labels), "reference": reference or "", "rubric": j.rubric or ""}
+
+    def _template(self, prompt_type: str, reference: str | None) -> str:
+        j = self.judging[prompt_type]
+        return (j.reference if reference and j.reference is not None else j.template).text
 
     async def pair(self, rec: TrafficRecord, k: int) -> Pair:
-        pid = _pair_id(rec, k, self.s.samples_per_prompt)
         pair = Pair(
-            pair_id=pid,
+            pair_id=pair_id(rec, k, self.s.samples_per_prompt),
             prompt_type=rec.prompt_type,
             messages=rec.messages,
             timestamp=rec.timestamp,
-            prompt_id=_cluster(self.sample, rec),
-            weight=_weight(self.sample, rec, self.s.samples_per_prompt),
+            prompt_id=cluster_of(self.sample, rec),
+            weight=weight_of(self.sample, rec, self.s.samples_per_prompt),
+            reference=rec.reference,
+            tools=rec.params.get("tools"),
         )
-        params = dict(rec.params)
         blind = unjudgeable(rec.messages)  # image parts: the text judge cannot see the prompt, so buy nothing
         if blind is not None:
             pair.error = blind
             return pair
         try:
-            if self.s.baseline_source == "logged":
-                pair.baseline = _logged_side(rec, self.m.baseline)
-                cand = await self.runner.call(self.m.candidate, rec.messages, params, sample=k)
-            else:
-                base, cand = await asyncio.gather(
-                    self.runner.call(self.m.baseline, rec.messages, params, sample=k),
-                    self.runner.call(self.m.candidate, rec.messages, params, sample=k),
-                )
-                pair.baseline = _run_side(base).model_copy(update=answer.side_extras(base))
-            pair.candidate = _run_side(cand).model_copy(update=answer.side_extras(cand))  # tool calls, filter
+            pair.baseline, pair.candidate = await generate(
+                rec, k, self.s, self.m.baseline, self.m.candidate, self.runner
+            )
         except CallError as err:
             pair.error = f"generation failed: {err.message}"
             return pair
-        judgments, failures = await self.judge.both_orders(
-            rec.messages, pair.baseline.output or "", pair.candidate.output or "", ("baseline_first", "candidate_first")
+        # check: identical answers, or answers that agree under every agreement check, need no judge
+        inst = pair_instruments(pair, self.s.checks_for(rec.prompt_type))
+        if inst is not None and inst.decided_by is not None:
+            pair.decided_by = inst.decided_by
+            return pair
+        judgments, failures = await self.panels[rec.prompt_type].both_orders(
+            rec.messages,
+            pair.baseline.output or "",
+            pair.candidate.output or "",
+            ("baseline_first", "candidate_first"),
+            self._template(rec.prompt_type, rec.reference),
+            self._extra(rec.prompt_type, rec.messages, rec.reference),
         )
         pair.judgments, pair.judge_failures = judgments, failures
         if not judgments:
             pair.error = "judge failed in both orders: " + "; ".join(sorted({f.error for f in failures}))
         return pair
 
-    async def check_record(self, rec: TrafficRecord, k: int) -> Check:
-        """The judge check of a pair not yet run: its baseline answer is logged, or (rerun) the same call
+    async def check_record(self, rec: TrafficRecord, k: int, done: set[str]) -> list[Check]:
+        """The judge checks of a pair not yet run: its baseline answer is logged, or (rerun) the same call
         as the pair's, shared in flight and cached, so it is bought once."""
-        pid = _pair_id(rec, k, self.s.samples_per_prompt)
-        pair = Pair(pair_id=pid, prompt_type=rec.prompt_type, messages=rec.messages)
+        pid = pair_id(rec, k, self.s.samples_per_prompt)
+        pair = Pair(pair_id=pid, prompt_type=rec.prompt_type, messages=rec.messages, reference=rec.reference)
         blind = unjudgeable(rec.messages)  # the judge cannot see the prompt: no baseline re-run bought for it
         if blind is not None:
-            return Check(pair_id=pid, prompt_type=rec.prompt_type, error=blind)
+            return [Check(pair_id=pid, prompt_type=rec.prompt_type, error=blind)]
         if self.s.baseline_source == "logged":
-            return await self.check(pair, rec.response or "")
+            return await self.check(pair, rec.response or "", done)
         try:
             base = await self.runner.call(self.m.baseline, rec.messages, dict(rec.params), sample=k)
         except CallError as err:
-            return Check(pair_id=pid, prompt_type=rec.prompt_type, error=f"baseline failed: {err.message}")
+            return [Check(pair_id=pid, prompt_type=rec.prompt_type, error=f"baseline failed: {err.message}")]
         if not base.output.strip():
-            return Check(pair_id=pid, prompt_type=rec.prompt_type, error="empty baseline answer: nothing to degrade")
+            return [Check(pair_id=pid, prompt_type=rec.prompt_type, error="empty baseline answer: nothing to degrade")]
         if base.finish_reason == answer.CONTENT_FILTER:
-            return Check(
-                pair_id=pid,
-                prompt_type=rec.prompt_type,
-                error="baseline answer blocked by the provider's content filter: nothing to degrade",
-            )
-        return await self.check(pair, base.output)
+            return [
+                Check(
+                    pair_id=pid,
+                    prompt_type=rec.prompt_type,
+                    error="baseline answer blocked by the provider's content filter: nothing to degrade",
+                )
+            ]
+        return await self.check(pair, base.output, done)
 
-    async def check(self, pair: Pair, intact: str) -> Check:
-        judgments, failures = await self.judge.both_orders(
-            pair.messages, intact, degrade(intact), ("intact_first", "degraded_first")
-        )
-        chk = Check(pair_id=pair.pair_id, prompt_type=pair.prompt_type, judgments=judgments, judge_failures=failures)
-        if len(judgments) < 2:
-            chk.error = "judge check not readable in both orders"
-        return chk
+    async def check(self, pair: Pair, intact: str, done: set[str] = frozenset()) -> list[Check]:  # type: ignore[assignment]
+        """Every kind of the type's judge check not yet `done` for this pair; a kind that does not apply to
+        this answer (no number to change, not JSON ...) is not bought."""
+        t = pair.prompt_type
+        j = self.judging[t]
+        labels = j.labels or tuple(labels_from_prompt(pair.messages) or ())
+        out = []
+        for kind in kinds_for(self.s, t):
+            if kind in done:
+                continue
+            degraded = perturb(kind, intact, labels=labels or None, seed_key=pair.pair_id)
+            if degraded is None or degraded == intact:
+                continue
+            judgments, failures = await self.panels[t].both_orders(
+                pair.messages,
+                intact,
+                degraded,
+                ("intact_first", "degraded_first"),
+                self._template(t, pair.reference),
+                self._extra(t, pair.messages, pair.reference),
+            )
+            chk = Check(pair_id=pair.pair_id, prompt_type=t, kind=kind, judgments=judgments, judge_failures=failures)
+            if len({jd.order for jd in judgments}) < 2:
+                chk.error = "judge check not readable in both orders"
+            out.append(chk)
+        return out
 
     async def drain(self, items: list[tuple[Any, str, str]]) -> None:
         """Run (coroutine, file, event kind) items, appending each result as it finishes; on abort, cancel the rest.
@@ -291,9 +188,18 @@ class _Work:
         tasks = [asyncio.ensure_future(gated(*item)) for item in items]
         try:
             for fut in asyncio.as_completed(tasks):
-                record, file, kind = await fut
-                self.run.append(file, record)
-                self.on_event(kind, {"prompt_type": record.prompt_type, "error": record.error})
+                result, file, kind = await fut
+                records = result if isinstance(result, list) else [result]
+                for record in records:
+                    self.run.append(file, record)
+                first = records[0] if records else None
+                self.on_event(
+                    kind,
+                    {
+                        "prompt_type": first.prompt_type if first is not None else None,
+                        "error": next((r.error for r in records if r.error), None),
+                    },
+                )
         finally:
             for t in tasks:
                 t.cancel()
@@ -310,7 +216,7 @@ class _Prepared:
     models: Models
     sample: Sample
     read_stats: ReadStats
-    tpl_text: str
+    judging: dict[str, TypeJudging]
     tpl_hashes: dict[str, str]
     key: str
     run_path: Path
@@ -327,9 +233,7 @@ def _prepare(
 ) -> _Prepared:
     """Models, prices, keys, template, traffic and sample checked (InputError, exit 2), and the run directory chosen."""
     m = resolve_models(settings)
-    tpl_path = find_template(settings.judge_template, settings.base_dir)
-    tpl_text = tpl_path.read_text(encoding="utf-8")
-    tpl_hash = template_hash(tpl_path)
+    select_templates(settings, [*settings.type_settings, "__top_level__"])  # a missing template: exit 2 now
     traffic = Path(traffic)
     digest = file_digest(traffic)
     read_stats = ReadStats()
@@ -344,6 +248,7 @@ def _prepare(
         records,
         per_type=settings.per_type,
         seed=settings.seed,
+        per_type_of={t: ts.per_type for t, ts in settings.type_settings.items() if ts.per_type is not None},
         types=settings.types,
         require_response=settings.baseline_source == "logged",
     )
@@ -357,7 +262,9 @@ def _prepare(
         window = f" since {since.isoformat(timespec='seconds')}" if since is not None else ""
         raise InputError(f"{traffic}: no usable records to compare{window}" + (f" (skipped: {why})" if why else ""))
 
-    key = run_key(settings, digest, tpl_hash, since)
+    judging = select_templates(settings, sorted(sample.records))
+    with_reference = {t for t, recs in sample.records.items() if any(r.reference for r in recs)}
+    key = run_key(settings, digest, template_digest(judging, with_reference), since)
     out = Path(out)
     if resume is not None:
         run_path = Path(resume)
@@ -375,8 +282,8 @@ def _prepare(
         models=m,
         sample=sample,
         read_stats=read_stats,
-        tpl_text=tpl_text,
-        tpl_hashes={tpl_path.name: tpl_hash},
+        judging=judging,
+        tpl_hashes=templates_used(judging, with_reference),
         key=key,
         run_path=run_path,
     )
@@ -425,7 +332,7 @@ async def _run_prepared(prep: _Prepared, settings: Settings, emit: Event) -> Run
                 run,
                 prep.sample,
                 prep.read_stats,
-                prep.tpl_text,
+                prep.judging,
                 prep.tpl_hashes,
                 prep.key,
                 emit,
@@ -542,7 +449,7 @@ async def _execute(
     run: RunDir,
     sample: Sample,
     read_stats: ReadStats,
-    tpl_text: str,
+    judging: dict[str, TypeJudging],
     tpl_hashes: dict[str, str],
     key: str,
     emit: Event,
@@ -564,7 +471,7 @@ async def _execute(
         for recs in sample.records.values()
         for rec in recs
         for k in range(settings.samples_per_prompt)
-        if _pair_id(rec, k, settings.samples_per_prompt) not in done
+        if pair_id(rec, k, settings.samples_per_prompt) not in done
     ]
     n_total = sum(len(r) for r in sample.records.values()) * settings.samples_per_prompt
 
@@ -573,9 +480,9 @@ async def _execute(
     # a prompt the judge cannot see (image parts) fails as a pair, so it is no judge check either
     planned = old_pairs + [
         Pair(
-            pair_id=_pair_id(r, k, settings.samples_per_prompt),
+            pair_id=pair_id(r, k, settings.samples_per_prompt),
             prompt_type=r.prompt_type,
-            prompt_id=_cluster(sample, r),
+            prompt_id=cluster_of(sample, r),
             baseline=Side(model="", output=r.response if settings.baseline_source == "logged" else "x"),
         )
         for r, k in work
@@ -597,9 +504,19 @@ async def _execute(
                 "input_cost_per_mtok": s.input_per_token * 1e6,
                 "output_cost_per_mtok": s.output_per_token * 1e6,
             }
-            for s in (m.baseline, m.candidate, m.judge)
+            for s in (m.baseline, m.candidate, *m.judges.values())
         },
         template_hashes=tpl_hashes,
+        type_judging={
+            t: {
+                "template": j.template.name,
+                "reference_template": j.reference.name if j.reference is not None else None,
+                "judges": settings.judges_for(t),
+                "checks": [c.model_dump(mode="json", by_alias=True) for c in settings.checks_for(t)],
+                "judge_check_kinds": list(kinds_for(settings, t)),
+            }
+            for t, j in judging.items()
+        },
         versions=client.package_versions(),
         sample={
             "per_type": {t: len(r) for t, r in sample.records.items()},
@@ -624,31 +541,23 @@ async def _execute(
         concurrency=settings.concurrency,
         max_retries=settings.max_retries,
         max_spend_usd=settings.max_spend_usd,
-        api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, m.judge.name}},
+        api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, *m.judges}},
         default_max_tokens=settings.max_tokens_default,
         on_event=emit,
         seed=settings.seed,
     )
-    local_judge = is_local(m.judge.name)
-    judge = Judge(
-        runner=runner,
-        spec=m.judge,
-        template=tpl_text,
-        retries=settings.judge_retries,
-        params=judge_params(
-            client.supports_json_schema(m.judge) and not local_judge, LOCAL_JUDGE_PARAMS if local_judge else None
-        ),
-        sequential=local_judge,
-        prefill=LOCAL_JUDGE_PREFILL if local_judge else "",
-        close=LOCAL_JUDGE_CLOSE if local_judge else "",
-    )
-    w = _Work(settings, m, run, runner, judge, emit, sample)
-    checked = {c.pair_id for c in old_checks}
+    judges = {name: make_judge(runner, spec, settings) for name, spec in m.judges.items()}
+    panels = {t: Panel([judges[n] for n in settings.judges_for(t)]) for t in sample.records}
+    w = _Work(settings, m, run, runner, panels, judging, emit, sample)
+    checked_kinds: dict[str, set[str]] = {}
+    for c in old_checks:
+        checked_kinds.setdefault(c.pair_id, set()).add(c.kind)
+    checked = {pid for pid, kinds in checked_kinds.items() if "truncate" in kinds}
     expected_checks = len(to_check - checked)  # on a resume, only the checks still to run
     emit(
         "estimate",
         {
-            "usd": _estimate(work, m, settings, expected_checks, cache),
+            "usd": estimate(work, m, settings, expected_checks, cache),
             "pairs": len(work),
             "done": len(done),
             "total": n_total,
@@ -662,14 +571,16 @@ async def _execute(
     aborted: str | None = None
     try:
         items: list[tuple[Any, str, str]] = []
-        for p in old_pairs:  # finished pairs whose check did not finish
-            if p.pair_id in to_check and p.pair_id not in checked:
-                items.append((w.check(p, (p.baseline.output or "") if p.baseline else ""), "checks.jsonl", "check"))
+        for p in old_pairs:  # finished pairs whose checks did not all finish
+            done_kinds = checked_kinds.get(p.pair_id, set())
+            if p.pair_id in to_check and set(kinds_for(settings, p.prompt_type)) - done_kinds:
+                intact = (p.baseline.output or "") if p.baseline else ""
+                items.append((w.check(p, intact, done_kinds), "checks.jsonl", "check"))
         for rec, k in work:
-            pid = _pair_id(rec, k, settings.samples_per_prompt)
+            pid = pair_id(rec, k, settings.samples_per_prompt)
             items.append((w.pair(rec, k), "pairs.jsonl", "pair"))
             if pid in to_check and pid not in checked:
-                items.append((w.check_record(rec, k), "checks.jsonl", "check"))
+                items.append((w.check_record(rec, k, checked_kinds.get(pid, set())), "checks.jsonl", "check"))
         n_checks_done = len(checked & to_check)
         emit(
             "phase",
@@ -698,11 +609,12 @@ async def _execute(
         run_id=run.run_id,
         baseline=m.baseline.name,
         candidate=m.candidate.name,
-        judge=m.judge.name,
+        judge=settings.judge_label,
         eval_cost_usd=round(cache.total_cost(), 6),
         monthly_volume=sample.monthly_volume(),
         aborted=aborted,
         planned_checks=info.get("judge_checks_planned"),
+        labels=load_labels(run.path),
     )
     verdict = result.verdict
     notes = run_notes(pairs, sample, read_stats, settings)
@@ -725,90 +637,6 @@ async def _execute(
     run.write_run_info(info)
     write_reports(run.path, result, pairs, checks, info)
     return RunResult(run_dir=run.path, verdict=verdict, aborted=aborted, info=info)
-
-
-def run_notes(pairs: list[Pair], sample: Sample, read_stats: ReadStats, settings: Settings) -> list[str]:
-    """What the user must know beside the numbers: failures by reason, skipped records, model mismatches."""
-    notes = []
-    errors = Counter(p.error.split(":")[0] + ": " + p.error.split(":", 1)[-1].strip()[:120] for p in pairs if p.error)
-    for reason, n in errors.most_common(5):
-        notes.append(f"{n} pair(s) failed: {reason}")
-    for reason, n in sample.skipped.items():
-        notes.append(f"{n} record(s) skipped: {reason}")
-    notes.extend(sample.notes())
-    for finish, what in (
-        (
-            answer.CONTENT_FILTER,
-            "were blocked or cut by the provider's content filter (judged as what the user would get)",
-        ),
-        (
-            answer.LENGTH,
-            "stopped at their output limit (max_tokens from the traffic, else "
-            f"max_tokens_default = {settings.max_tokens_default}, which equiv sends so that the spend "
-            "cap holds): they are judged as cut",
-        ),
-    ):
-        for role in ("candidate", "baseline"):
-            n = sum(
-                1
-                for p in pairs
-                if (side := getattr(p, role)) is not None and (side.model_extra or {}).get("finish_reason") == finish
-            )
-            if n:
-                notes.append(f"{n} {role} answer(s) {what}")
-    if read_stats.skipped_total():
-        notes.append(f"{read_stats.skipped_total()} invalid traffic record(s) skipped (--skip-invalid)")
-    notes.extend(model_notes(settings))
-    if settings.baseline_source == "logged":
-        logged = Counter(r.model for recs in sample.records.values() for r in recs if r.model)
-        other = [mdl for mdl in logged if mdl != settings.baseline]
-        if other:
-            notes.append(
-                f"logged responses come from {', '.join(sorted(other))}; they are priced as the baseline "
-                f"{settings.baseline}"
-            )
-    return notes
-
-
-_SIZE_OR_VERSION = re.compile(r"^(v?\d[\w.]*|\d+(\.\d+)?[bmk]|latest|preview|instruct|chat|it|gguf|q\d.*|f16|bf16)$")
-
-
-def model_family(name: str) -> str:
-    """A model's family for the self-preference warning: 'gpt-4o-mini' -> 'gpt', 'local/qwen2.5-coder-1.5b' -> 'qwen'.
-
-    The leading letters of the last path segment (provider prefixes such as openai/ or local/ dropped);
-    crude on purpose: a false "same family" costs a line of caution, a missed one a biased verdict.
-    """
-    last = name.lower().rstrip("/").rsplit("/", 1)[-1]
-    m = re.match(r"[a-z]+", last)
-    return m.group(0) if m else last
-
-
-def model_notes(settings: Settings) -> list[str]:
-    """Judge self-preference risk and free local models: facts the numbers alone do not show."""
-    notes = []
-    judge, base, cand = settings.judge, settings.baseline, settings.candidate
-    for role, other in (("baseline", base), ("candidate", cand)):
-        if not other:
-            continue
-        if other == judge:
-            notes.append(
-                f"the judge {judge} is the {role} model itself: it may prefer its own answers; "
-                f"use a judge from another model family"
-            )
-        elif model_family(other) == model_family(judge):
-            notes.append(
-                f"the judge {judge} shares the {role}'s model family ({model_family(judge)}) with {other}: "
-                f"it may prefer that family's answers; use a judge from another family"
-            )
-    for name in dict.fromkeys(n for n in (base, cand, judge) if n and is_local(n)):
-        ms = settings.model_settings(name)
-        if ms.input_cost_per_mtok is None or ms.output_cost_per_mtok is None:
-            notes.append(
-                f"{name} runs on this machine and is priced at $0 (no price in the config): set "
-                f'[models."{name}"] input_cost_per_mtok / output_cost_per_mtok to count its hardware'
-            )
-    return notes
 
 
 def write_reports(

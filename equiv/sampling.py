@@ -30,7 +30,7 @@ import heapq
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,6 +86,7 @@ class Sample:
     skipped: dict[str, int] = field(default_factory=dict)
     missing_types: list[str] = field(default_factory=list)  # asked for with ``types`` but never seen
     per_type: int = 0
+    per_type_of: dict[str, int] = field(default_factory=dict)  # [types."name"] per_type overrides
     seed: int = 0
     cluster: dict[str, str] = field(default_factory=dict)
     weight: dict[str, int] = field(default_factory=dict)
@@ -115,10 +116,11 @@ class Sample:
                     f"{t}: {n_records} records are {n_clusters} distinct prompts (identical messages and "
                     f"params count once, weighted by how often they occur)"
                 )
-            if 0 < len(recs) < self.per_type:
+            wanted = self.per_type_of.get(t, self.per_type)
+            if 0 < len(recs) < wanted:
                 out.append(
                     f"{t}: only {len(recs)} distinct prompts in the traffic, fewer than per_type = "
-                    f"{self.per_type}: all of them are used"
+                    f"{wanted}: all of them are used"
                 )
         return out
 
@@ -171,6 +173,7 @@ def stratified_sample(
     *,
     per_type: int,
     seed: int,
+    per_type_of: Mapping[str, int] | None = None,
     types: Sequence[str] | None = None,
     require_response: bool = False,
 ) -> Sample:
@@ -206,7 +209,7 @@ def stratified_sample(
         if require_response and record.response is None:
             skipped[NO_RESPONSE] += 1
             continue
-        g.offer(position, record, per_type)
+        g.offer(position, record, per_type_of.get(t, per_type) if per_type_of else per_type)
 
     order = [t for t in wanted if t in groups] if wanted is not None else sorted(groups)
     kept = {t: sorted(groups[t].kept.items(), key=lambda ce: ce[1][0]) for t in order}  # input order
@@ -218,6 +221,7 @@ def stratified_sample(
         skipped=dict(skipped),
         missing_types=[t for t in wanted if t not in groups] if wanted is not None else [],
         per_type=per_type,
+        per_type_of=dict(per_type_of or {}),
         seed=seed,
         clusters_seen={t: len(s) if (s := groups[t].seen) is not None else len(kept[t]) for t in order},
         records_seen={t: groups[t].records for t in order},

@@ -114,6 +114,7 @@ class TrafficRecord(BaseModel):
     timestamp: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     source: str = ""  # "file:line", for messages that point at the record
+    reference: str | None = None  # a reference (gold) answer: the reference-guided judge shows it
 
     @field_validator("params")
     @classmethod
@@ -212,6 +213,13 @@ class Pair(BaseModel):
     weight: float | None = None  # records of the traffic this pair stands for (its cluster's, shared by its samples)
     judge_failures: list[JudgeFailure] = Field(default_factory=list)
     timestamp: datetime | None = None
+    reference: str | None = None  # the traffic's reference answer, when it carries one
+    tools: list[dict[str, Any]] | None = None  # the request's tools (the tool_call gate reads them)
+    decided_by: str | None = None  # "identical" / "agreement": scored 0 with no judge call
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "reference", "tools", "decided_by")
 
     @property
     def cluster(self) -> str:
@@ -224,6 +232,7 @@ class Check(BaseModel):
     model_config = ConfigDict(extra="allow")
     pair_id: str
     prompt_type: str
+    kind: str = "truncate"  # the perturbation (SPEC "Judges": Sensitivity); "truncate" is SPEC's check
     judgments: list[Judgment] = Field(default_factory=list)  # order: intact_first / degraded_first
     judge_failures: list[JudgeFailure] = Field(default_factory=list)
     error: str | None = None
@@ -248,6 +257,15 @@ class Interval(BaseModel):
         return _drop_none(handler(self), "extrapolated")
 
 
+class KindCheckResult(BaseModel):
+    """One sensitivity kind of the judge check (SPEC "Judges": ``judge_check.by_kind``)."""
+
+    n: int  # checks of this kind readable in both orders
+    pass_rate: float | None  # passed / every check of this kind that ran (an unreadable one is not a pass)
+    n_unreadable: int = 0
+    blocking: bool = False  # only "truncate" (SPEC's judge check) can block a GO
+
+
 class JudgeCheckResult(BaseModel):
     n: int  # checks readable in both orders
     pass_rate: float | None  # passed / (readable + unreadable): an unreadable check is not a pass
@@ -255,10 +273,11 @@ class JudgeCheckResult(BaseModel):
     n_planned: int | None = None  # checks the run planned for this type
     n_unreadable: int | None = None  # checks that ran and could not be read in both orders
     required: bool | None = None  # False: it ran, but this analysis does not let it block (judge_check = false)
+    by_kind: dict[str, KindCheckResult] | None = None  # every kind that ran, "truncate" included
 
     @model_serializer(mode="wrap")
     def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _drop_none(handler(self), "n_planned", "n_unreadable", "required")
+        return _drop_none(handler(self), "n_planned", "n_unreadable", "required", "by_kind")
 
 
 class CostSummary(BaseModel):
@@ -288,6 +307,54 @@ class Diagnostics(BaseModel):
     calibration: Calibration | None = None
 
 
+class FieldAgreement(BaseModel):
+    """One JSON field of a `fields` check: how often the two answers agree on it."""
+
+    n: int  # pairs where either answer has the field (and both answers are JSON objects)
+    agreement_rate: float | None
+
+
+class CheckSummary(BaseModel):
+    """One per-type check in verdict.json (SPEC "Per-type instruments")."""
+
+    name: str
+    kind: Literal["gate", "agreement"]
+    check: str  # the check's own kind: json, json_schema, regex, max_chars, tool_call, label, exact, fields
+    n: int  # pairs it was evaluated on
+    baseline_pass_rate: float | None = None  # gates (traffic-weighted)
+    candidate_pass_rate: float | None = None
+    diff: Interval | None = None  # gates: candidate pass - baseline pass, paired cluster bootstrap
+    agreement_rate: float | None = None  # agreement kinds
+    fields: dict[str, FieldAgreement] | None = None  # `fields` only: per-field agreement
+    passed: bool | None = None  # gates: the lower bound clears -check_margin
+    failed: bool | None = None  # gates: the upper bound is below -check_margin (NO_GO)
+
+
+class JudgeDiagnostics(BaseModel):
+    """One judge of a panel (SPEC "Judges": ``judges``)."""
+
+    n_judgments: int
+    n_failures: int = 0
+    quality_diff: float | None = None  # this judge's mean score alone
+    position_a_share: float | None = None
+    position_consistency: float | None = None
+    tie_rate: float | None = None
+    agreement_with_panel: float | None = None  # share of its verdicts equal to the other judges' majority
+    same_family_as: list[str] = Field(default_factory=list)  # "baseline" / "candidate": the family guard
+
+
+class HumanAgreement(BaseModel):
+    """The judge against human or gold labels (SPEC "Calibration against people"), each with a bootstrap
+    interval over pairs (clusters). A pair agrees when its score's sign is the gold side's; 0 is a tie."""
+
+    n: int  # labelled pairs with a judge score
+    n_without_ties: int  # of those, pairs where neither the label nor the judge is a tie
+    agreement: Interval | None
+    agreement_without_ties: Interval | None
+    kappa: Interval | None  # Cohen's kappa over baseline / tie / candidate
+    position_consistency: Interval | None  # of the labelled pairs judged in both orders
+
+
 class TypeVerdict(BaseModel):
     model_config = ConfigDict(extra="allow")
     prompt_type: str
@@ -308,6 +375,14 @@ class TypeVerdict(BaseModel):
     alpha_tested: float | None = None
     n_prompts: int | None = None
     diagnostics: Diagnostics | None = None
+    # SPEC "Per-type instruments" / "Judges" (optional; absent on types that use none of them)
+    checks: list[CheckSummary] | None = None
+    agreement_rate: float | None = None  # share of pairs decided without a judge (identical, or agreeing)
+    n_judged: int | None = None  # pairs that went to the judge
+    judges: dict[str, JudgeDiagnostics] | None = None
+    panel_agreement: Interval | None = None  # Fleiss' kappa across the panel's judges
+    human_agreement: HumanAgreement | None = None
+    margin: float | None = None  # this type's margin, when [types."name"] sets one
 
 
 class Verdict(BaseModel):

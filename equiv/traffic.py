@@ -157,6 +157,7 @@ _NATIVE_FIELDS = frozenset(
         "params",
         "timestamp",
         "metadata",
+        "reference",
     }
 )
 _LOG_FIELDS = frozenset({"request", "response", "id", "metadata", "timestamp", "prompt_type"})
@@ -837,6 +838,7 @@ def _from_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> dict
         "params": _params(_opt_dict(row, "params"), "params"),
         "timestamp": _timestamp(row.get("timestamp")),
         "metadata": {**extras, **metadata},
+        "reference": _opt_str(row, "reference"),
     }
 
 

@@ -46,9 +46,19 @@ class Judge:
     close: str = ""
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
-    async def one(self, order: str, messages: list[dict[str, Any]], a: str, b: str) -> Judgment | JudgeFailure:
-        """One order: call, parse; an unparseable reply is retried, then recorded as a failure."""
-        prompt = render(self.template, messages, a, b)
+    async def one(
+        self,
+        order: str,
+        messages: list[dict[str, Any]],
+        a: str,
+        b: str,
+        template: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Judgment | JudgeFailure:
+        """One order: call, parse; an unparseable reply is retried, then recorded as a failure.
+
+        `template` (default: this judge's) and `extra` (labels, reference, rubric) pick the type's judge prompt."""
+        prompt = render(template if template is not None else self.template, messages, a, b, **(extra or {}))
         if self.prefill:
             prompt = [*prompt, {"role": "assistant", "content": self.prefill}]
         last = ""
@@ -89,7 +99,13 @@ class Judge:
         )
 
     async def both_orders(
-        self, messages: list[dict[str, Any]], first: str, second: str, orders: tuple[str, str]
+        self,
+        messages: list[dict[str, Any]],
+        first: str,
+        second: str,
+        orders: tuple[str, str],
+        template: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[list[Judgment], list[JudgeFailure]]:
         """`first` is shown as A in orders[0] and as B in orders[1].
 
@@ -102,18 +118,40 @@ class Judge:
         if self.sequential:
             async with self._turn:
                 results = [
-                    await self.one(orders[0], messages, first, second),
-                    await self.one(orders[1], messages, second, first),
+                    await self.one(orders[0], messages, first, second, template, extra),
+                    await self.one(orders[1], messages, second, first, template, extra),
                 ]
         else:
             results = list(
                 await asyncio.gather(
-                    self.one(orders[0], messages, first, second), self.one(orders[1], messages, second, first)
+                    self.one(orders[0], messages, first, second, template, extra),
+                    self.one(orders[1], messages, second, first, template, extra),
                 )
             )
         judgments = [r for r in results if isinstance(r, Judgment)]
         failures = [r for r in results if isinstance(r, JudgeFailure)]
         return judgments, failures
+
+
+@dataclass
+class Panel:
+    """Several judges (SPEC "Judges": Panel): each judges both orders; the pair score is the mean of all."""
+
+    judges: list[Judge]
+
+    async def both_orders(
+        self,
+        messages: list[dict[str, Any]],
+        first: str,
+        second: str,
+        orders: tuple[str, str],
+        template: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[list[Judgment], list[JudgeFailure]]:
+        results = await asyncio.gather(
+            *(j.both_orders(messages, first, second, orders, template, extra) for j in self.judges)
+        )
+        return [x for r in results for x in r[0]], [x for r in results for x in r[1]]
 
 
 # A local judge on CPU: each forward pass of the 1.5B model costs ~40 ms on 2 cores, and a small model
@@ -148,6 +186,25 @@ def verdict_logprobs(alternatives: dict[str, float] | None) -> dict[str, float] 
         return None
     floor = min(alternatives.values())
     return {w: round(alternatives.get(w, floor), 6) for w in VERDICT_WORDS}
+
+
+def make_judge(runner: Runner, spec: ModelSpec, settings: Any, template: str = "") -> Judge:
+    """One judge as a run calls it: JSON-schema replies where the provider takes them; a local judge gets
+    the prefilled verdict word, its grammar and logprobs, and its two orders back to back."""
+    from equiv.llm.client import supports_json_schema
+    from equiv.local import is_local
+
+    local = is_local(spec.name)
+    return Judge(
+        runner=runner,
+        spec=spec,
+        template=template,
+        retries=settings.judge_retries,
+        params=judge_params(supports_json_schema(spec) and not local, LOCAL_JUDGE_PARAMS if local else None),
+        sequential=local,
+        prefill=LOCAL_JUDGE_PREFILL if local else "",
+        close=LOCAL_JUDGE_CLOSE if local else "",
+    )
 
 
 def judge_params(spec_supports_schema: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:

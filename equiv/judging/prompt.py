@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from equiv.errors import InputError
 from equiv.llm import answer
 
 _BUNDLED = [Path(__file__).resolve().parents[1] / "_judges", Path(__file__).resolve().parents[2] / "judges"]
 _TAGS = ("conversation", "answer_a", "answer_b")
+# the other data a template may show (judges/classification.md, reference.md, rubric.md): render passes each
+# as "" unless given, so a template can test `{% if labels %}`; their tags are delimiters of every template
+EXTRA_VARIABLES = ("labels", "reference", "rubric")
 _TEXT_PARTS = ("text", "input_text", "output_text")
 
 
@@ -35,11 +39,24 @@ def template_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
 @lru_cache(maxsize=8)
 def _compile(text: str) -> jinja2.Template:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     try:
-        return env.from_string(text)
+        return _environment().from_string(text)
+    except jinja2.TemplateSyntaxError as e:
+        raise InputError(f"judge template: line {e.lineno}: {e.message}") from None
+
+
+def template_variables(text: str) -> set[str]:
+    """The variables a template reads (e.g. {"conversation", "answer_a", "answer_b", "reference"}), so a
+    caller can check that it has what the template needs (a `reference` per pair) before using it."""
+    env = _environment()
+    try:
+        return set(jinja2.meta.find_undeclared_variables(env.parse(text)))
     except jinja2.TemplateSyntaxError as e:
         raise InputError(f"judge template: line {e.lineno}: {e.message}") from None
 
@@ -80,9 +97,10 @@ def _guard(tags: tuple[str, ...]) -> re.Pattern[str]:
 
 @lru_cache(maxsize=8)
 def delimiter_tags(template_text: str) -> tuple[str, ...]:
-    """The tags a template delimits its data with (every `</name>` it closes), and SPEC's three."""
+    """The tags a template delimits its data with (every `</name>` it closes), SPEC's three, and the tags
+    of the extra data (`labels`, `reference`, `rubric`), whichever template is used."""
     found = {t.lower() for t in _TEMPLATE_TAG.findall(template_text)}
-    return tuple(sorted(found | set(_TAGS)))
+    return tuple(sorted(found | set(_TAGS) | set(EXTRA_VARIABLES)))
 
 
 def neutralize(text: str, tags: tuple[str, ...] = _TAGS) -> str:
@@ -173,14 +191,30 @@ def show_answer(text: str, tags: tuple[str, ...] = _TAGS) -> str:
     return neutralize(text, tags) if text.strip() else answer.EMPTY
 
 
-def render(template_text: str, messages: list[dict[str, Any]], answer_a: str, answer_b: str) -> list[dict[str, str]]:
-    """The judge's chat messages: the whole rendered template as one user message."""
+def render(
+    template_text: str, messages: list[dict[str, Any]], answer_a: str, answer_b: str, **extra: str
+) -> list[dict[str, str]]:
+    """The judge's chat messages: the whole rendered template as one user message.
+
+    `extra` is further data for the template (`labels`, `reference`, `rubric`, or any other name): each is
+    neutralized like the answers and passed as is; `labels`, `reference` and `rubric` are "" unless given
+    (a template can test `{% if labels %}`). Any other variable a template uses and nobody gave fails.
+    """
+    reserved = set(extra) & {"conversation", "answer_a", "answer_b"}
+    if reserved:
+        raise ValueError(f"render: {', '.join(sorted(reserved))} is not extra data")
     tags = delimiter_tags(template_text)
+    data = {name: "" for name in EXTRA_VARIABLES}
+    for name, value in extra.items():
+        if not isinstance(value, str):
+            raise TypeError(f"render: {name} must be text, got {type(value).__name__}")
+        data[name] = neutralize(value, tags)
     try:
         body = _compile(template_text).render(
             conversation=neutralize(render_conversation(messages), tags),
             answer_a=show_answer(answer_a, tags),
             answer_b=show_answer(answer_b, tags),
+            **data,
         )
     except jinja2.UndefinedError as e:
         raise InputError(f"judge template uses an unknown variable: {e.message}") from None

@@ -12,12 +12,38 @@ from dataclasses import dataclass
 
 from scipy.special import ndtri
 
-from equiv.schema import Interval, JudgeCheckResult, VerdictLabel
+from equiv.schema import HumanAgreement, Interval, JudgeCheckResult, VerdictLabel
+from equiv.stats.agreement import HUMAN_AGREEMENT_MIN, HUMAN_LABELS_MIN, human_agreement_blocks
 
 MIN_PAIRS = 30
 JUDGE_CHECK_MIN_PASS = 0.7
 POWER = 0.8
 JUDGE_CHECK_MIN_READABLE = 10
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """One gate of a prompt-type (SPEC "Per-type instruments"): pass rates and the paired difference."""
+
+    name: str
+    baseline_rate: float
+    candidate_rate: float
+    diff: Interval  # candidate pass - baseline pass, at the tested alpha
+    check_margin: float
+
+    @property
+    def holds(self) -> bool:
+        return self.diff.ci_low > -self.check_margin
+
+    @property
+    def fails(self) -> bool:
+        return self.diff.ci_high < -self.check_margin
+
+    def words(self) -> str:
+        return (
+            f"candidate passes {self.candidate_rate:.0%} vs baseline {self.baseline_rate:.0%} "
+            f"(difference {self.diff.estimate:+.3f} [{self.diff.ci_low:+.3f}, {self.diff.ci_high:+.3f}])"
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,14 @@ class Evidence:
     n_pairs: int | None = None  # pairs, when they differ from prompts (repeated samples of one prompt)
     lc_extrapolated: bool = False  # equal length lies outside the data: LC is an extrapolation (clipped)
     judge_check_ignored: JudgeCheckResult | None = None  # a check that ran, not required by this analysis
+    length_control: bool = True  # False: a type decided by agreement checks (no LC; the raw interval decides)
+    gates: tuple[GateEvidence, ...] = ()
+    human: HumanAgreement | None = None  # the judge against people's labels on this type (equiv calibrate)
+
+    @property
+    def lc_view(self) -> Interval | None:
+        """The interval the length-controlled conditions read: LC, or the raw one where LC does not apply."""
+        return self.lc if self.length_control else self.raw
 
 
 def samples_needed(estimate: float, se: float, n: int, margin: float, alpha: float) -> int | None:
@@ -69,16 +103,22 @@ def judge_check_blocks(jc: JudgeCheckResult | None) -> bool:
 
 def quality_passes(ev: Evidence) -> bool:
     """Non-inferiority shown: both the raw and the length-controlled lower bounds clear -margin."""
-    if ev.raw is None or ev.lc is None:
+    lc = ev.lc_view
+    if ev.raw is None or lc is None:
         return False
-    return min(ev.raw.ci_low, ev.lc.ci_low) > -ev.margin
+    return min(ev.raw.ci_low, lc.ci_low) > -ev.margin
 
 
 def quality_fails(ev: Evidence) -> bool:
     """Inferiority shown: both upper bounds below -margin (LC can only block a GO, never force one)."""
-    if ev.raw is None or ev.lc is None:
+    lc = ev.lc_view
+    if ev.raw is None or lc is None:
         return False
-    return max(ev.raw.ci_high, ev.lc.ci_high) < -ev.margin
+    return max(ev.raw.ci_high, lc.ci_high) < -ev.margin
+
+
+def gate_fails(ev: Evidence) -> GateEvidence | None:
+    return next((g for g in ev.gates if g.fails), None)
 
 
 def is_go(ev: Evidence) -> bool:
@@ -87,6 +127,8 @@ def is_go(ev: Evidence) -> bool:
         and quality_passes(ev)
         and not judge_check_blocks(ev.judge_check)
         and (ev.saving is None or ev.saving > 0)
+        and all(g.holds for g in ev.gates)
+        and not human_agreement_blocks(ev.human)
     )
 
 
@@ -99,7 +141,7 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
         label = "INCONCLUSIVE"
     elif is_go(ev):
         label = "GO"
-    elif quality_fails(ev) or not cheaper:
+    elif quality_fails(ev) or not cheaper or gate_fails(ev) is not None:
         label = "NO_GO"
     else:
         label = "INCONCLUSIVE"
@@ -112,7 +154,23 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
             "decision (identical prompts count once)"
         )
     conf = f"{1 - ev.alpha:.4g}"
-    if ev.raw is not None and ev.lc is not None:
+    if ev.raw is not None and ev.lc is not None and not ev.length_control:
+        r = ev.raw
+        if quality_passes(ev):
+            reasons.append(
+                f"quality lower bound {r.ci_low:+.3f} is above -{m:g}: at {conf} one-sided confidence the "
+                f"candidate is at most {m:g} worse (agreement checks decide pairs whose answers agree: no "
+                "length control)"
+            )
+        elif quality_fails(ev):
+            reasons.append(
+                f"quality upper bound {r.ci_high:+.3f} is below -{m:g}: the candidate is worse by more than the margin"
+            )
+        else:
+            reasons.append(
+                f"the quality interval [{r.ci_low:+.3f}, {r.ci_high:+.3f}] straddles -{m:g}: the data cannot yet tell"
+            )
+    elif ev.raw is not None and ev.lc is not None:
         r, c = ev.raw, ev.lc
         if quality_passes(ev):
             reasons.append(
@@ -177,6 +235,38 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
     else:
         reasons.append(f"judge check passed: the intact answer won in both orders in {_check_words(jc)}")
 
+    gate_at = len(reasons)
+    failed_gate = gate_fails(ev)
+    for g in ev.gates:
+        if g.fails:
+            reasons.append(
+                f"gate '{g.name}' failed: {g.words()}, below -{g.check_margin:g}: NO_GO whatever the judge says"
+            )
+        elif not g.holds:
+            reasons.append(
+                f"gate '{g.name}' not shown to hold: {g.words()}; the lower bound is not above "
+                f"-{g.check_margin:g}, so no GO"
+            )
+        else:
+            reasons.append(f"gate '{g.name}' holds: {g.words()}")
+
+    human_at = len(reasons)
+    h = ev.human
+    if h is not None:
+        wt = h.agreement_without_ties
+        rate = f"{wt.estimate:.0%} [{wt.ci_low:.0%}, {wt.ci_high:.0%}]" if wt is not None else "none"
+        if human_agreement_blocks(h):
+            reasons.append(
+                f"the judge agrees with people's labels on only {rate} of {h.n_without_ties} non-tie pairs "
+                f"(< {HUMAN_AGREEMENT_MIN:.0%} on {h.n} labels): it is not a trustworthy instrument here, so no GO"
+            )
+        elif h.n < HUMAN_LABELS_MIN:
+            reasons.append(
+                f"judge-human agreement {rate} on {h.n} labels (fewer than {HUMAN_LABELS_MIN}: not yet a test)"
+            )
+        else:
+            reasons.append(f"the judge agrees with people's labels on {rate} of {h.n_without_ties} non-tie pairs")
+
     cost_at = len(reasons)
     if ev.saving is None:
         reasons.append("cost unknown (the pairs carry no costs): the verdict is on quality alone")
@@ -184,11 +274,17 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
         reasons.append(f"the candidate is not cheaper (saving {ev.saving:.1%}): no reason to switch")
 
     # the decisive reason first: where quality alone would allow a GO, say what stopped it
-    if label != "GO" and ev.n >= MIN_PAIRS and not quality_fails(ev):
+    if label != "GO" and ev.n >= MIN_PAIRS and failed_gate is not None:
+        reasons.insert(0, reasons.pop(gate_at + ev.gates.index(failed_gate)))
+    elif label != "GO" and ev.n >= MIN_PAIRS and not quality_fails(ev):
         if not cheaper:
             reasons.insert(0, reasons.pop(cost_at))
         elif judge_check_blocks(jc) and quality_passes(ev):
             reasons.insert(0, reasons.pop(judge_at))
+        elif human_agreement_blocks(h) and quality_passes(ev):
+            reasons.insert(0, reasons.pop(human_at))
+        elif quality_passes(ev) and not all(g.holds for g in ev.gates):
+            reasons.insert(0, reasons.pop(gate_at + next(i for i, g in enumerate(ev.gates) if not g.holds)))
 
     if label == "INCONCLUSIVE" and judge_check_blocks(jc) and ev.n >= MIN_PAIRS:
         reasons.append("more pairs will not help until the judge passes its check on this prompt-type")

@@ -17,7 +17,7 @@ def pair(
     *,
     prompt_type: str = "t",
     base_text: str | None = "x" * 100,
-    cand_text: str | None = "x" * 100,
+    cand_text: str | None = "y" * 100,  # not identical to the baseline: identical answers are never judged
     base_cost: float | None = None,
     cand_cost: float | None = None,
     prompt_id: str | None = None,

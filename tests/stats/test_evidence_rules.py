@@ -82,7 +82,7 @@ def test_samples_needed_is_null_when_length_control_blocks_and_more_data_would_n
     # 200 pairs: raw clears the margin, length control blocks it; today's advice was "47" pairs (< 200)
     ps = [pair(f"w{i}", ("cand", "cand"), base_text="a" * 200, cand_text="a" * 300) for i in range(120)]
     ps += [pair(f"l{i}", ("base", "base"), base_text="a" * 200, cand_text="a" * 100) for i in range(40)]
-    ps += [pair(f"e{i}", ("base", "base"), base_text="a" * 200, cand_text="a" * 200) for i in range(40)]
+    ps += [pair(f"e{i}", ("base", "base"), base_text="a" * 200, cand_text="b" * 200) for i in range(40)]
     tv = analyze(ps, passing_checks(20), settings(), run_id="r").prompt_types[0]
     assert tv.verdict == "INCONCLUSIVE" and any("length control blocked the GO" in r for r in tv.reasons)
     assert tv.samples_needed is None or tv.samples_needed > 200
@@ -173,9 +173,13 @@ def test_tie_rate_counts_the_ties_the_scores_used_under_calibration() -> None:
     s = settings(judge_calibration="position")
     result = analyze_run(ps, None, s, run_id="r")
     tv = result.verdict.prompt_types[0]
-    assert tv.tie_rate == pytest.approx(18 / 40)  # the 18 identical pairs tie in both orders
+    # the 18 identical pairs score 0 without the judge (their verdicts are not the instrument's): the tie
+    # rate counts the 22 judged pairs' verdicts, which calibration makes decisive
+    assert tv.n_judged == 22 and tv.tie_rate == 0.0
     assert tv.position_consistency == 0.0  # the judge's own words: "A" whatever it read
-    assert sum(r.score == 0 for r in result.pairs) == 18 and all(r.consistent is False for r in result.pairs)
+    assert sum(r.score == 0 for r in result.pairs) == 18
+    assert all(r.consistent is False for r in result.pairs if r.decided_by is None)
+    assert all(r.decided_by == "identical" for r in result.pairs if r.score == 0)
 
 
 def test_analysis_hands_the_report_its_per_pair_and_per_check_results() -> None:

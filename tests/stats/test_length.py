@@ -63,7 +63,7 @@ def test_lc_blocks_a_go_that_raw_would_give() -> None:
     # clears the margin, the equal-length intercept does not.
     ps = [pair(f"w{i}", ("cand", "cand"), base_text="a" * 200, cand_text="a" * 300) for i in range(60)]
     ps += [pair(f"l{i}", ("base", "base"), base_text="a" * 200, cand_text="a" * 100) for i in range(20)]
-    ps += [pair(f"e{i}", ("base", "base"), base_text="a" * 200, cand_text="a" * 200) for i in range(20)]
+    ps += [pair(f"e{i}", ("base", "base"), base_text="a" * 200, cand_text="b" * 200) for i in range(20)]
     tv = analyze(ps, None, settings(), run_id="r").prompt_types[0]
     assert tv.quality_diff is not None and tv.quality_diff.estimate == pytest.approx(0.2)
     assert tv.quality_diff.ci_low > -0.1

@@ -38,8 +38,13 @@ def test_analyze_matches_hand_computation(raw: list[dict]) -> None:  # type: ign
     value = {"candidate": 1.0, "baseline": -1.0, "tie": 0.0}
     pair_scores, n_judgments, n_ties, both, consistent, decisive, pos_a = [], 0, 0, 0, 0, 0, 0
     has_cost = False
+    n_identical = 0
     for rec in raw:
         if rec.get("error") is not None or not rec["judgments"]:
+            continue
+        if rec["baseline"]["output"].strip() == rec["candidate"]["output"].strip():
+            n_identical += 1  # identical answers score 0 whatever a judge wrote (SPEC "Per-type instruments")
+            pair_scores.append(0.0)
             continue
         prefs: dict[str, str] = {}
         for j in rec["judgments"]:
@@ -65,6 +70,7 @@ def test_analyze_matches_hand_computation(raw: list[dict]) -> None:  # type: ign
     tv = v.prompt_types[0]
     assert (v.baseline, v.candidate, v.judge) == ("gpt-4-0314", "gpt-4-0613", "gpt-4-1106-preview")
     assert tv.n == len(pair_scores) == 500
+    assert tv.n_judged == 500 - n_identical and n_identical >= 1
     assert tv.quality_diff is not None
     assert tv.quality_diff.estimate == pytest.approx(mean, abs=1e-12)
     assert tv.win_rate == pytest.approx((1 + mean) / 2, abs=1e-12)
