@@ -38,6 +38,9 @@ def _by_hand(rows: list[dict[str, Any]]) -> dict[str, float]:
     for row in rows:
         if row.get("error") or not row.get("judgments"):
             continue
+        if row["baseline"]["output"].strip() == row["candidate"]["output"].strip():
+            scores.append(0.0)  # identical answers score 0 whatever a judge wrote (SPEC "Per-type instruments")
+            continue
         prefs = [(j["order"], _prefers(j["order"], j["winner"])) for j in row["judgments"]]
         scores.append(sum(points[p] for _, p in prefs) / len(prefs))
         judgments += len(prefs)
