@@ -41,13 +41,22 @@ def test_demo_prompts_that_are_not_classifications_give_none() -> None:
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
-        ("Answer with exactly one label from: billing, login, bug. Reply with the label only.", ["billing", "login", "bug"]),
+        (
+            "Answer with exactly one label from: billing, login, bug. Reply with the label only.",
+            ["billing", "login", "bug"],
+        ),
         ("Categories: spam | ham | unsure\n\nMail: win a prize", ["spam", "ham", "unsure"]),
         ("Pick one of [spam, ham, unsure] for this mail.", ["spam", "ham", "unsure"]),
         ("Respond with one of: positive, negative or neutral.", ["positive", "negative", "neutral"]),
         ("Options: positive, negative, or neutral.", ["positive", "negative", "neutral"]),
-        ("Classify the ticket.\nLabels:\n- billing: payments and refunds\n- login\n- bug\n\nTicket: hi", ["billing", "login", "bug"]),
-        ("Choose one of the following categories:\n1. Sports\n2. Politics\n3) Tech\n\nText: ...", ["Sports", "Politics", "Tech"]),
+        (
+            "Classify the ticket.\nLabels:\n- billing: payments and refunds\n- login\n- bug\n\nTicket: hi",
+            ["billing", "login", "bug"],
+        ),
+        (
+            "Choose one of the following categories:\n1. Sports\n2. Politics\n3) Tech\n\nText: ...",
+            ["Sports", "Politics", "Tech"],
+        ),
         ('Intent: one of ("greeting", "complaint", "question")', ["greeting", "complaint", "question"]),
         ("Answer either yes or no.", ["yes", "no"]),
         ("Tag it with one of these tags - urgent, normal, low", ["urgent", "normal", "low"]),
