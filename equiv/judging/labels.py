@@ -29,7 +29,9 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _SEPARATOR = re.compile(r"\s*(?:,|\||;|\s/\s|\s+or\s+)\s*", re.IGNORECASE)
 _DESCRIPTION = re.compile(r"\s*(?::|\s[-\u2013\u2014]\s|\s\().*$")
 _LABEL = re.compile(r"^\w[\w \-&'./+#]*$")
-_STRIP = " \t\"'`*_\u201c\u201d\u2018\u2019"
+# quotes and markdown emphasis around a label ("billing", `bug`, **login**, __shipping__): stripped only
+# in pairs, so a label's own underscores ("feature_", "_private") stay
+_PAIRS = {'"': '"', "'": "'", "`": "`", "*": "*", "_": "_", "\u201c": "\u201d", "\u2018": "\u2019"}
 _CLOSING = {"[": "]", "(": ")"}
 
 
@@ -42,10 +44,16 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _unwrap(item: str) -> str:
+    item = item.strip()
+    while len(item) >= 2 and _PAIRS.get(item[0]) == item[-1]:
+        item = item[1:-1].strip()
+    return item
+
+
 def _clean(item: str) -> str:
-    item = item.strip().strip(_STRIP).strip()
-    item = re.sub(r"^(?:or|and)\s+", "", item, flags=re.IGNORECASE)
-    return item.rstrip(".,;:!?").strip(_STRIP).strip()
+    item = re.sub(r"^(?:or|and)\s+", "", _unwrap(item), flags=re.IGNORECASE)
+    return _unwrap(_unwrap(item).rstrip(".,;:!?"))
 
 
 def _accept(items: list[str], strict: bool, joined_by_or: bool) -> list[str] | None:
@@ -78,7 +86,7 @@ def _bullets(text: str, start: int) -> list[str]:
         m = _BULLET.match(line)
         if not m:
             break
-        items.append(_DESCRIPTION.sub("", m.group("item").strip().strip(_STRIP)))
+        items.append(_DESCRIPTION.sub("", _unwrap(m.group("item"))))
     return items
 
 

@@ -10,11 +10,23 @@ Every copy differs from the answer it was made from.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 
+from equiv.instruments.agreement import normalize_label
+from equiv.instruments.jsontext import parse_json
 from equiv.judging.pairwise import degrade
+
+__all__ = [
+    "ANSWER_KINDS",
+    "KINDS",
+    "PAD_MIN_CHARS",
+    "applicable_kinds",
+    "json_body",
+    "normalize_label",
+    "passes",
+    "perturb",
+]
 
 KINDS = ("truncate", "drop_sentence", "number", "label", "broken_json", "pad")
 ANSWER_KINDS = ("label", "json", "text")
@@ -60,16 +72,12 @@ _FILLER = (
 )
 PAD_MIN_CHARS = 200
 
-_FENCE = re.compile(r"\s*```[ \t]*(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\s*", re.DOTALL)
+# how the `json` gate reads an answer (equiv/instruments/jsontext): one fence around the whole answer
+_FENCE = re.compile(r"\s*```(?:json)?[ \t]*\n?(?P<body>.*?)\n?[ \t]*```\s*", re.IGNORECASE | re.DOTALL)
 
 
 def _digest(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\x00".join(parts).encode("utf-8")).digest()[:8], "big")
-
-
-def normalize_label(text: str) -> str:
-    """SPEC's label agreement: trimmed, case-folded, trailing punctuation dropped."""
-    return re.sub(r"[\s.,;:!?]+$", "", text.strip()).casefold()
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -154,17 +162,17 @@ def other_label(text: str, labels: Sequence[str] | None, seed_key: str = "") -> 
 
 
 def json_body(text: str) -> tuple[str, str, str] | None:
-    """(before, body, after) of an answer that is a JSON object or array, bare or in one ```json fence."""
+    """(before, body, after) of an answer that is a JSON object or array, bare or in one ```json fence
+    (read as the `json` gate reads it: strict JSON)."""
+    parsed = parse_json(text)
+    if not parsed.ok or not isinstance(parsed.value, dict | list):
+        return None
     m = _FENCE.fullmatch(text)
     if m:
         before, body, after = text[: m.start("body")], m.group("body"), text[m.end("body") :]
     else:
         before, body, after = "", text, ""
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    return (before, body, after) if isinstance(value, dict | list) else None
+    return before, body, after
 
 
 def _last_comma_outside_strings(body: str) -> int | None:
@@ -196,11 +204,8 @@ def break_json(text: str) -> str | None:
     comma = _last_comma_outside_strings(broken)
     if comma is not None:
         broken = broken[:comma] + broken[comma + 1 :]
-    try:
-        json.loads(broken)
-    except ValueError:
-        return before + broken + after
-    return None  # pragma: no cover - an object or array without its closer never parses
+    out = before + broken + after
+    return None if parse_json(out).ok else out  # an object or array without its closer never parses
 
 
 def pad(text: str, seed_key: str = "") -> str:
