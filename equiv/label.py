@@ -22,11 +22,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from equiv.errors import InputError
-from equiv.report.html import _message_text
+from equiv.report.html import _env, _message_text
 from equiv.schema import Pair
 from equiv.store import PAIRS, RunDir, write_text_atomic
 
@@ -194,17 +193,6 @@ def json_for_script(data: Any) -> str:
     ):
         text = text.replace(raw, esc)
     return text
-
-
-@cache
-def _env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 @cache

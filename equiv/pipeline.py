@@ -454,13 +454,8 @@ async def _execute(
     key: str,
     emit: Event,
 ) -> RunResult:
-    info = run.read_run_info()
+    info = run.read_own_run_info(key, "use --fresh or another --out")
     resumed = bool(info)
-    if resumed and info.get("key") not in (None, key):
-        raise InputError(
-            f"{run.path}: this run directory belongs to a different run (key {info.get('key')}, "
-            f"this command's key is {key}); use --fresh or another --out"
-        )
     old_pairs = [p for p in run.load_pairs() if p.error is None]
     run.rewrite("pairs.jsonl", old_pairs)  # failed pairs are redone (their finished calls are cached)
     old_checks = [c for c in run.load_checks() if c.error is None]

@@ -217,6 +217,16 @@ class RunDir:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def read_own_run_info(self, key: str, fix: str) -> dict[str, Any]:
+        """run.json of a directory this run (`key`) may resume; InputError when it belongs to another run."""
+        info = self.read_run_info()
+        if info and info.get("key") not in (None, key):
+            raise InputError(
+                f"{self.path}: this run directory belongs to a different run (key {info.get('key')}, "
+                f"this command's key is {key}); {fix}"
+            )
+        return info
+
     def write_run_info(self, info: dict[str, Any]) -> None:
         write_json_atomic(self.file(RUN), info)
 
