@@ -769,8 +769,11 @@ def _clean_table_row(row: dict[str, Any]) -> dict[str, Any]:
         key = str(key).lstrip("\ufeff")
         if isinstance(value, str):
             if key in _JSON_CELLS and value.strip():
+                text = value
                 try:
-                    value = _DECODER.decode(value)
+                    value = _DECODER.decode(text)
+                    if _SURROGATE_ESCAPE_STR.search(text):  # as for JSONL text: a lone \ud83d -> U+FFFD
+                        value = _fix_surrogates(value)
                 except (ValueError, RecursionError) as e:
                     detail = _json_error(e, "text") if isinstance(e, json.JSONDecodeError) else str(e)
                     raise _Bad(

@@ -1057,3 +1057,12 @@ def test_a_logged_tool_call_response_is_the_baseline_answer_not_a_missing_one(tm
     first, second = read_traffic(f)
     assert first.response is not None and "[tool call] refund" in first.response and '{"order": 42}' in first.response
     assert second.response is not None and "content filter" in second.response
+
+
+def test_csv_json_cell_with_a_lone_surrogate_escape_is_replaced_as_in_jsonl(tmp_path: Path) -> None:
+    """hypothesis found it: a metadata cell `{"a": "\\ud800"}` gave a record pairs.jsonl could not hold."""
+    f = tmp_path / "t.csv"
+    f.write_text('prompt,metadata\nhi,"{""a"": ""\\ud800""}"\n', encoding="utf-8")
+    (rec,) = read_all(f)
+    assert rec.metadata["a"] == "\ufffd"
+    rec.model_dump_json()
