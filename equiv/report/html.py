@@ -26,6 +26,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from equiv.analyze import Analysis, CheckResult, PairResult, check_results, judgment_score, pair_results
+from equiv.report import instruments as ins
+from equiv.report.instruments import has_instruments
 from equiv.report.markdown import (
     DASH,
     fmt_interval,
@@ -37,7 +39,7 @@ from equiv.report.markdown import (
     reproduce_command,
 )
 from equiv.report.warnings import type_warnings
-from equiv.schema import Check, Judgment, Pair, Verdict
+from equiv.schema import Check, Judgment, Pair, TypeVerdict, Verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -254,6 +256,70 @@ def _check_view(checks: Sequence[CheckResult]) -> dict[str, Any]:
         "passed": sum(c.passed for c in checks),
         "failed": failed[:50],
         "n_failed": len(failed),
+    }
+
+
+def _instruments_view(tv: TypeVerdict) -> dict[str, Any] | None:
+    """A type's instruments as the analysis recorded them (None when it recorded none: the page is as before)."""
+    if not has_instruments(tv):
+        return None
+    checks = [ins.check_cells(c) for c in tv.checks or ()]
+    fields = [
+        {
+            "check": c.name,
+            "rows": [
+                {"field": name, "n": f.n, "rate": fmt_pct(f.agreement_rate)} for name, f in (c.fields or {}).items()
+            ],
+        }
+        for c in tv.checks or ()
+        if c.fields
+    ]
+    judges = [
+        {
+            "name": name,
+            "n_judgments": d.n_judgments,
+            "n_failures": d.n_failures,
+            "quality": fmt_signed(d.quality_diff),
+            "a_share": fmt_pct(d.position_a_share),
+            "consistency": fmt_pct(d.position_consistency),
+            "tie_rate": fmt_pct(d.tie_rate),
+            "agreement": fmt_pct(d.agreement_with_panel),
+            "family": ", ".join(d.same_family_as),
+        }
+        for name, d in (tv.judges or {}).items()
+    ]
+    jc = tv.judge_check
+    weak = set(ins.weak_kinds(jc))
+    kinds = [
+        {
+            "kind": kind,
+            "n": k.n,
+            "n_unreadable": k.n_unreadable,
+            "pass_rate": fmt_pct(k.pass_rate),
+            "blocking": k.blocking,
+            "weak": kind in weak,
+        }
+        for kind, k in ((jc.by_kind or {}) if jc is not None else {}).items()
+    ]
+    h = tv.human_agreement
+    human = None
+    if h is not None:
+        human = {
+            "n": h.n,
+            "n_without_ties": h.n_without_ties,
+            "agreement": fmt_pct_interval(h.agreement),
+            "agreement_without_ties": fmt_pct_interval(h.agreement_without_ties),
+            "kappa": ins.fmt_plain_interval(h.kappa),
+            "position_consistency": fmt_pct_interval(h.position_consistency),
+        }
+    return {
+        "judged": ins.judged_text(tv),
+        "checks": checks,
+        "fields": fields,
+        "judges": judges,
+        "panel_agreement": ins.fmt_plain_interval(tv.panel_agreement) if tv.panel_agreement is not None else None,
+        "kinds": kinds,
+        "human": human,
     }
 
 
@@ -501,6 +567,7 @@ def _build_context(
                 "judge_failures": diag.n_judge_failures if diag else None,
                 "warnings": type_warnings(tv, a_share, slope),
                 "checks": _check_view(checks_by_type[tv.prompt_type]) if tv.prompt_type in checks_by_type else None,
+                "instruments": _instruments_view(tv),
             }
         )
 
@@ -574,6 +641,9 @@ def _build_context(
                 "sides": sides,
                 "judgments": judgments,
                 "failures": [{"order": f.order, "error": f.error[:300]} for f in p.judge_failures],
+                "decided_by": ins.decided_by(result),
+                "unjudged": result.decided_by is not None,  # scored 0 with no judge call
+                "gate_failures": [{**g, "why": g["why"][:300]} for g in ins.gate_failures(result)],
             }
         )
     tag_counts = {t: sum(t in e["tags"] for e in evidence) for t in OUTCOME_LABELS}
@@ -639,6 +709,7 @@ def _build_context(
         "v": verdict,
         "date": _run_date(verdict, info),
         "rows": rows,
+        "any_instruments": any(r["instruments"] for r in rows),
         "groups": groups,
         "margin": fmt_rate(verdict.margin),
         "margin_neg": fmt_signed(-verdict.margin),

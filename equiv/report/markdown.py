@@ -115,6 +115,36 @@ def reproduce_command(verdict: Verdict, run_info: Mapping[str, Any] | None) -> s
     return f"equiv report {run_dir}"
 
 
+def _instrument_lines(verdict: Verdict) -> list[str]:
+    """The per-type instruments the analysis recorded: one table of checks, one line per type (nothing for a
+    verdict without them)."""
+    from equiv.report.instruments import check_cells, has_instruments, summary_parts
+
+    types = [tv for tv in verdict.prompt_types if has_instruments(tv)]
+    if not types:
+        return []
+    lines = ["", "**Instruments**", ""]
+    rows = [(tv, c) for tv in types for c in tv.checks or ()]
+    if rows:
+        lines.append(
+            "| prompt-type | check | kind | baseline pass | candidate pass | difference [CI] | agreement | result |"
+        )
+        lines.append("|---|---|---|---:|---:|---:|---:|---|")
+        for tv, c in rows:
+            cells = check_cells(c)
+            name = cells["name"] if cells["name"] == cells["check"] else f"{cells['name']} ({cells['check']})"
+            row = [md_text(tv.prompt_type, 80), md_text(name, 80), cells["kind"]]
+            row += [cells[k] or " " for k in ("baseline", "candidate", "diff", "agreement")]
+            row.append(md_text(cells["result"]) or " ")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    for tv in types:
+        parts = summary_parts(tv, checks=False)
+        if parts:
+            lines.append(f"- {md_text(tv.prompt_type, 80)}: " + " · ".join(md_text(p, 400) for p in parts))
+    return lines
+
+
 def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None) -> str:
     """The summary.md text: title, overall verdict, one headline row per prompt-type, notes, reproduce."""
     info = run_info or {}
@@ -173,6 +203,7 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         "Quality diff = candidate minus baseline on [-1, 1] (judge, both orders); LC = length-controlled. "
         f"GO needs both lower bounds above -{fmt_rate(verdict.margin)} and a cheaper candidate."
     )
+    lines.extend(_instrument_lines(verdict))
     if cautions:  # a GO is what gets acted on: what weakens it is said next to it, not only in report.html
         lines.append("")
         lines.append("**Before acting on a GO**")

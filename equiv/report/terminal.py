@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from equiv.report.instruments import check_summary, summary_parts
 from equiv.report.markdown import DASH, fmt_interval, fmt_pct, fmt_usd
 from equiv.report.warnings import type_warnings
 from equiv.schema import Interval, Verdict
@@ -76,9 +77,26 @@ def reasons(verdict: Verdict) -> list[Text]:
     return lines
 
 
+def instrument_lines(verdict: Verdict) -> list[Text]:
+    """Per type with instruments: its checks in one line, then how many pairs the judge saw, the panel's kappa,
+    the judge-check kinds and agreement with people (the analysis's figures; nothing for a type without them)."""
+    lines = []
+    for tv in verdict.prompt_types:
+        name = clean(tv.prompt_type, 60)
+        checks = [check_summary(c) for c in tv.checks or ()]
+        if checks:
+            lines.append(Text(f"checks ({name}): " + clean("; ".join(checks), 600)))
+        rest = summary_parts(tv, checks=False)
+        if rest:
+            lines.append(Text(f"judging ({name}): " + clean("; ".join(rest), 800)))
+    return lines
+
+
 def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None) -> None:
     console.print(verdict_table(verdict))
     for line in reasons(verdict):
+        console.print(line)
+    for line in instrument_lines(verdict):
         console.print(line)
     overall = Text("Overall: ") + Text(verdict.verdict, style=_STYLE[verdict.verdict])
     if verdict.eval_cost_usd is not None:

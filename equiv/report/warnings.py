@@ -3,6 +3,7 @@ all say the same thing (thresholds are reporting choices, not SPEC's decision ru
 
 from __future__ import annotations
 
+from equiv.report.instruments import weak_kinds
 from equiv.report.markdown import fmt_pct, fmt_signed
 from equiv.schema import TypeVerdict
 from equiv.stats.decide import JUDGE_CHECK_MIN_PASS as JUDGE_CHECK_MIN
@@ -88,6 +89,15 @@ def type_warnings(tv: TypeVerdict, a_share: float | None = None, length_slope: f
             f"Judge check: the judge preferred the intact answer over a truncated copy in only "
             f"{fmt_pct(tv.judge_check.pass_rate)} of {tv.judge_check.n} checks (below "
             f"{fmt_pct(JUDGE_CHECK_MIN)}): it cannot discriminate on this type, so no GO is possible."
+        )
+    by_kind = jc.by_kind if jc is not None and jc.by_kind else {}
+    for kind in weak_kinds(jc):
+        k = by_kind[kind]
+        unreadable = f" (and {k.n_unreadable} unreadable)" if k.n_unreadable else ""
+        out.append(
+            f"Judge sensitivity '{kind}': the judge passed only {fmt_pct(k.pass_rate)} of {k.n} checks of this "
+            f"kind{unreadable}, below {fmt_pct(JUDGE_CHECK_MIN)}: differences of this kind may go unseen. Only "
+            "the truncation check blocks a GO."
         )
     lc = tv.lc_quality_diff
     if lc is not None and lc.extrapolated:
