@@ -1,0 +1,81 @@
+"""JSON Lines files: ``.jsonl`` / ``.ndjson``, optionally ``.gz``.  [I/O]
+
+Streamed line by line in binary; each line is decoded on its own so that invalid UTF-8 names its line.
+A line longer than ``max_line_bytes`` (32 MiB by default) is an error for that line: it is skipped over
+in chunks, never held in memory whole. Blank lines are allowed anywhere; a UTF-8 BOM is dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, cast
+
+from equiv.errors import InputError
+from equiv.traffic.fields import _Bad, _io_error, _Row
+from equiv.traffic.jsontext import _parse_json_line
+
+
+def _open_gzip(p: Path) -> IO[bytes]:
+    return cast(IO[bytes], gzip.open(p, "rb"))
+
+
+def _sniff(head: bytes, display: str, gz: bool) -> None:
+    """Whole-file mistakes that would otherwise surface as a confusing error on line 1."""
+    if gz:
+        return
+    if head.startswith(b"\x1f\x8b"):
+        raise InputError(f"{display}: the file is gzip-compressed — name it .jsonl.gz (or decompress it)")
+    if head.startswith(b"PAR1"):
+        raise InputError(f"{display}: this is a Parquet file — name it .parquet")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{display}: the file is UTF-16 encoded — save it as UTF-8")
+
+
+def _jsonl_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, gz: bool = False) -> Iterator[_Row]:
+    lineno = 0
+    try:
+        with opener() as f:
+            first = True
+            while True:
+                try:
+                    line = f.readline(limit + 1)
+                except (OSError, EOFError, zlib.error) as e:
+                    raise _io_error(display, e, lineno + 1) from None
+                if not line:
+                    return
+                lineno += 1
+                where = f"{display}:{lineno}"
+                if first:
+                    _sniff(line[:4], display, gz)
+                    if line.startswith(b"\xef\xbb\xbf"):
+                        line = line[3:]
+                    first = False
+                if len(line) > limit and not line.endswith(b"\n"):
+                    yield where, _too_long(len(line) + _skip_rest_of_line(f), limit), False
+                    continue
+                if not line.strip():
+                    continue  # blank lines are allowed anywhere
+                yield where, _parse_json_line(line), False
+    except OSError as e:
+        raise _io_error(display, e) from None
+
+
+def _too_long(size: int, limit: int) -> _Bad:
+    return _Bad(
+        "line too long",
+        f"line is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit per record",
+        "check the export (one JSON object per line); raise max_line_bytes if records are this big",
+    )
+
+
+def _skip_rest_of_line(f: IO[bytes]) -> int:
+    """Consume the rest of an over-long line in bounded chunks; return how many bytes it had."""
+    n = 0
+    while chunk := f.readline(1 << 20):
+        n += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return n
