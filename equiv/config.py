@@ -141,6 +141,11 @@ class Settings(BaseModel):
     correction: Literal["none", "bonferroni", "holm"] = "none"
     ci: Literal["percentile", "bca"] = "percentile"
     prompt_type_field: str = "prompt_type"
+    # traffic (SPEC "Where traffic lives"): force a format (else the first record decides), KEY=VALUE filters
+    # on dotted fields, and redaction of prompts and answers (a list of regexes, or "module:function")
+    format: str | None = None
+    where: list[str] = Field(default_factory=list)
+    redact: list[str] | str | None = None
     judge_check: bool = True
     judge_check_fraction: float = Field(default=0.10, gt=0, le=1)
     judge_check_min: int = Field(default=10, ge=0)
@@ -163,6 +168,17 @@ class Settings(BaseModel):
     base_dir: str | None = Field(default=None, exclude=True)
 
     _types_tuple = field_validator("types", mode="before")(_tuple_as_list)
+    _where_tuple = field_validator("where", mode="before")(_tuple_as_list)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        from equiv.traffic.registry import FORMATS
+
+        if value is not None and value not in FORMATS:
+            raise ValueError(f"unknown traffic format; use one of: {', '.join(FORMATS)}")
+        return value
+
     _judge = field_validator("judge", mode="before")(_judge_names)
 
     @model_validator(mode="before")

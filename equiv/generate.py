@@ -62,11 +62,11 @@ async def generate(
     params = dict(rec.params)
     if settings.baseline_source == "logged":
         base = logged_side(rec, baseline)
-        cand = await runner.call(candidate, rec.messages, params, sample=k)
+        cand = await runner.call(candidate, rec.messages, params, sample=k, redact=True)
     else:
         b, cand = await asyncio.gather(
-            runner.call(baseline, rec.messages, params, sample=k),
-            runner.call(candidate, rec.messages, params, sample=k),
+            runner.call(baseline, rec.messages, params, sample=k, redact=True),
+            runner.call(candidate, rec.messages, params, sample=k, redact=True),
         )
         base = run_side(b).model_copy(update=answer.side_extras(b))
     return base, run_side(cand).model_copy(update=answer.side_extras(cand))  # tool calls, filter

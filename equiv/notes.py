@@ -42,8 +42,17 @@ def run_notes(pairs: list[Pair], sample: Sample, read_stats: ReadStats, settings
             )
             if n:
                 notes.append(f"{n} {role} answer(s) {what}")
-    if read_stats.skipped_total():
-        notes.append(f"{read_stats.skipped_total()} invalid traffic record(s) skipped (--skip-invalid)")
+    if read_stats.invalid:
+        notes.append(f"{read_stats.invalid} invalid traffic record(s) skipped (--skip-invalid)")
+    if not_traffic := read_stats.by_category("not traffic"):
+        parts = ", ".join(f"{reason}: {n}" for reason, n in not_traffic.items())
+        notes.append(f"{sum(not_traffic.values())} traffic row(s) skipped as not successful chat completions ({parts})")
+    if settings.redact:
+        rule = settings.redact if isinstance(settings.redact, str) else f"{len(settings.redact)} pattern(s)"
+        notes.append(
+            f"redaction ran ({rule}): prompts, logged answers and model answers were redacted before any call, "
+            "judge or write; run.json sample.redaction counts what it changed"
+        )
     notes.extend(model_notes(settings))
     if settings.baseline_source == "logged":
         logged = Counter(r.model for recs in sample.records.values() for r in recs if r.model)

@@ -38,6 +38,7 @@ from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
 from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
 from equiv.traffic import ReadStats, file_digest, read_traffic
+from equiv.traffic.redact import Redactor, load_redactor
 
 __all__ = ["RunResult", "acompare", "compare", "model_family", "model_notes", "resolve_models", "write_reports"]
 
@@ -131,7 +132,7 @@ class _Work:
         if self.s.baseline_source == "logged":
             return await self.check(pair, rec.response or "", done)
         try:
-            base = await self.runner.call(self.m.baseline, rec.messages, dict(rec.params), sample=k)
+            base = await self.runner.call(self.m.baseline, rec.messages, dict(rec.params), sample=k, redact=True)
         except CallError as err:
             return [Check(pair_id=pid, prompt_type=rec.prompt_type, error=f"baseline failed: {err.message}")]
         if not base.output.strip():
@@ -212,10 +213,11 @@ class _Work:
 class _Prepared:
     """What a comparison checks and reads before it touches a run directory: no call made, no file written."""
 
-    traffic: Path
+    traffic: str
     models: Models
     sample: Sample
     read_stats: ReadStats
+    redactor: Redactor | None
     judging: dict[str, TypeJudging]
     tpl_hashes: dict[str, str]
     key: str
@@ -234,7 +236,8 @@ def _prepare(
     """Models, prices, keys, template, traffic and sample checked (InputError, exit 2), and the run directory chosen."""
     m = resolve_models(settings)
     select_templates(settings, [*settings.type_settings, "__top_level__"])  # a missing template: exit 2 now
-    traffic = Path(traffic)
+    traffic = str(traffic)
+    redactor = load_redactor(settings.redact)
     digest = file_digest(traffic)
     read_stats = ReadStats()
     records = read_traffic(
@@ -243,6 +246,9 @@ def _prepare(
         skip_invalid=settings.skip_invalid,
         stats=read_stats,
         since=since,
+        format=settings.format,
+        where=settings.where,
+        redact=redactor,
     )
     sample: Sample = stratified_sample(
         records,
@@ -282,6 +288,7 @@ def _prepare(
         models=m,
         sample=sample,
         read_stats=read_stats,
+        redactor=redactor,
         judging=judging,
         tpl_hashes=templates_used(judging, with_reference),
         key=key,
@@ -332,6 +339,7 @@ async def _run_prepared(prep: _Prepared, settings: Settings, emit: Event) -> Run
                 run,
                 prep.sample,
                 prep.read_stats,
+                prep.redactor,
                 prep.judging,
                 prep.tpl_hashes,
                 prep.key,
@@ -443,12 +451,13 @@ async def acompare(
 
 
 async def _execute(
-    traffic: Path,
+    traffic: str,
     settings: Settings,
     m: Models,
     run: RunDir,
     sample: Sample,
     read_stats: ReadStats,
+    redactor: Redactor | None,
     judging: dict[str, TypeJudging],
     tpl_hashes: dict[str, str],
     key: str,
@@ -517,7 +526,9 @@ async def _execute(
             "per_type": {t: len(r) for t, r in sample.records.items()},
             "volume": sample.volume,
             "skipped": dict(sample.skipped),
-            "invalid_skipped": read_stats.skipped_total(),
+            "invalid_skipped": read_stats.invalid,
+            "traffic_skipped": dict(read_stats.skipped),
+            "redaction": redactor.summary() if redactor is not None else None,
         },
         monthly_volume=sample.monthly_volume(),
         judge_checks_planned=dict(Counter(p.prompt_type for p in check_plan)) if settings.judge_check else None,
@@ -540,6 +551,7 @@ async def _execute(
         default_max_tokens=settings.max_tokens_default,
         on_event=emit,
         seed=settings.seed,
+        redact=redactor.text if redactor is not None else None,
     )
     judges = {name: make_judge(runner, spec, settings) for name, spec in m.judges.items()}
     panels = {t: Panel([judges[n] for n in settings.judges_for(t)]) for t in sample.records}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from equiv.config import Settings
 
@@ -36,6 +37,7 @@ def run_key(settings: Settings, traffic_digest: str, template_digest: str, since
             "baseline_source": settings.baseline_source,
             "samples_per_prompt": settings.samples_per_prompt,
             "prompt_type_field": settings.prompt_type_field,
+            **_traffic_options(settings),
             "judge_check": settings.judge_check,
             "models": models,
             # a run directory holds one verdict: another margin, alpha ... is another run (which buys
@@ -49,3 +51,15 @@ def run_key(settings: Settings, traffic_digest: str, template_digest: str, since
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _traffic_options(settings: Settings) -> dict[str, Any]:
+    """--format, --where and redact change what is read: another run. Unset, they leave older keys alone."""
+    out: dict[str, Any] = {}
+    if settings.format is not None:
+        out["format"] = settings.format
+    if settings.where:
+        out["where"] = sorted(settings.where)
+    if settings.redact:
+        out["redact"] = settings.redact
+    return out

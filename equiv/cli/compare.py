@@ -13,7 +13,13 @@ from equiv.cli import app, user_errors
 @app.command()
 @user_errors
 def compare(
-    traffic: Annotated[Path, typer.Argument(help="Traffic: JSONL (native or OpenAI logs), parquet, csv or json.")],
+    traffic: Annotated[
+        str,
+        typer.Argument(
+            help="Traffic: a file, folder or glob (JSONL, .gz/.zst, parquet, csv, json; s3:// and gs:// too), "
+            "or a LiteLLM proxy database (postgresql://...). Formats: see --format."
+        ),
+    ],
     config: Annotated[str | None, typer.Option("--config", "-c", help="equiv.toml")] = None,
     baseline: Annotated[str | None, typer.Option(help="The model you pay for now.")] = None,
     candidate: Annotated[str | None, typer.Option(help="The cheaper model to qualify.")] = None,
@@ -44,6 +50,22 @@ def compare(
     resume: Annotated[Path | None, typer.Option(help="Resume this run directory.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run even if one matches.")] = False,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Skip and count bad records.")] = False,
+    traffic_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Force a traffic format: native, openai-log, openai-batch, litellm-spendlogs, litellm-payload, "
+            "langfuse, helicone, otel-genai (default: the first record decides).",
+        ),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="Only records whose dotted field equals the value: KEY=VALUE (repeatable)."),
+    ] = None,
+    prompt_type_field: Annotated[
+        str | None,
+        typer.Option("--prompt-type-field", help="The (dotted) field of a record that names its prompt-type."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compare baseline and candidate on sampled traffic; write reports/<run_id>/ and print the verdict."""
@@ -76,6 +98,9 @@ def compare(
         baseline_source=baseline_source,
         samples_per_prompt=samples_per_prompt,
         skip_invalid=skip_invalid or None,
+        format=traffic_format,
+        where=where or None,
+        prompt_type_field=prompt_type_field,
     )
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:

@@ -99,8 +99,12 @@ class Runner:
         backoff_max_s: float | None = None,
         breaker_threshold: int | None = None,
         tuning: Tuning | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         tuning = tuning or Tuning.from_env()
+        # the user's redaction (equiv.toml `redact`), applied to the answers of calls made with redact=True
+        # (baseline and candidate answers) before they are cached, judged or written
+        self.redact = redact
         self.cache = cache
         self.sem = asyncio.Semaphore(concurrency)
         self.max_retries = max_retries
@@ -159,16 +163,16 @@ class Runner:
             return self._window_failures, n
         return None
 
-    def _adopt(self, key: str, sent: asyncio.Future[Completion]) -> None:
+    def _adopt(self, key: str, sent: asyncio.Future[Completion], redact: Callable[[str], str] | None = None) -> None:
         """A call cancelled (abort, Ctrl-C) after it was sent is still paid for: cache its answer when it
         arrives, so the resumed run does not buy it again. `settle()` waits for these."""
         if sent.done():
-            self._keep(key, sent)
+            self._keep(key, sent, redact)
             return
         self._orphans.add(sent)
-        sent.add_done_callback(lambda f: self._keep(key, f))
+        sent.add_done_callback(lambda f: self._keep(key, f, redact))
 
-    def _keep(self, key: str, sent: asyncio.Future[Completion]) -> None:
+    def _keep(self, key: str, sent: asyncio.Future[Completion], redact: Callable[[str], str] | None = None) -> None:
         self._orphans.discard(sent)
         if sent.cancelled() or sent.exception() is not None:
             return
@@ -176,7 +180,7 @@ class Runner:
         if self.cache.get(key) is None:
             self.spent += result.cost_usd
             self.stats.calls += 1
-            self.cache.put(key, _scrubbed(result))
+            self.cache.put(key, _scrubbed(result, redact))
 
     async def settle(self, timeout_s: float) -> int:
         """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
@@ -210,7 +214,28 @@ class Runner:
         )
 
     async def call(
-        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], sample: int = 0
+        self,
+        spec: ModelSpec,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        sample: int = 0,
+        *,
+        redact: bool = False,
+    ) -> Completion:
+        """One call, bought at most once. ``redact=True`` (an answer to compare, not a judge's reply): the
+        user's redaction runs on the answer, also on one read from the cache (an earlier run may not
+        have redacted)."""
+        fn = self.redact if redact else None
+        result = await self._call(spec, messages, params, sample, fn)
+        return result if fn is None else _redacted(result, fn)
+
+    async def _call(
+        self,
+        spec: ModelSpec,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        sample: int,
+        redact: Callable[[str], str] | None,
     ) -> Completion:
         # the params as sent: with the output limit the call is reserved at, which is part of what defines it
         params = client.with_output_limit(params, self.default_max_tokens)
@@ -226,7 +251,7 @@ class Runner:
         fut: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            result = await self._buy(key, spec, messages, params)
+            result = await self._buy(key, spec, messages, params, redact)
         except BaseException as exc:
             if not fut.done():
                 fut.set_exception(exc)
@@ -239,7 +264,12 @@ class Runner:
             del self._inflight[key]
 
     async def _buy(
-        self, key: str, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        key: str,
+        spec: ModelSpec,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        redact: Callable[[str], str] | None = None,
     ) -> Completion:
         attempt = 0
         while True:
@@ -275,7 +305,7 @@ class Runner:
                     try:
                         result = await asyncio.shield(sent)
                     except asyncio.CancelledError:
-                        self._adopt(key, sent)  # the request is out: keep its answer when it comes
+                        self._adopt(key, sent, redact)  # the request is out: keep its answer when it comes
                         raise
             except CallError as err:
                 self.stats.errors[err.kind] += 1
@@ -341,7 +371,7 @@ class Runner:
             if result.cost_usd > worst * (1 + 1e-9):  # the provider billed past the limit it was sent
                 self.stats.over_reservation += 1
                 self.on_event("over_reservation", {"model": spec.name, "cost": result.cost_usd, "reserved": worst})
-            result = _scrubbed(result)
+            result = _scrubbed(result, redact)
             self.consecutive_failures = 0
             self._record(failed=False)
             self.stats.calls += 1
@@ -351,15 +381,37 @@ class Runner:
             return result
 
 
-def _scrubbed(result: Completion) -> Completion:
+def _scrubbed(result: Completion, redact: Callable[[str], str] | None = None) -> Completion:
     """An answer that quotes a key the call could use (whole, in any quoted form: in its text, its tool
-    calls' arguments, ...) gets it masked before it is cached, judged or written."""
+    calls' arguments, ...) gets it masked before it is cached, judged or written; so does what the
+    user's redaction rule matches, when given."""
+    if redact is not None:
+        result = _redacted(result, redact)
     found = secrets.known_secrets()
     if not found:
         return result
     dumped = result.model_dump()
     clean = _scrub_tree(dumped, found)
     return result if clean == dumped else Completion.model_validate(clean)
+
+
+def _redacted(result: Completion, redact: Callable[[str], str]) -> Completion:
+    """The answer's text and tool calls through the user's redaction (model name, tokens, logprobs kept)."""
+    output = redact(result.output)
+    calls = _map_strings(result.tool_calls, redact) if result.tool_calls else result.tool_calls
+    if output == result.output and calls == result.tool_calls:
+        return result
+    return result.model_copy(update={"output": output, "tool_calls": calls})
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    return value
 
 
 def _scrub_tree(value: Any, found: frozenset[str]) -> Any:

@@ -74,6 +74,16 @@ class _Bad(Exception):
         return f"{where}: {self.detail} — {self.fix}" + (_SKIP_HINT if self.skip_hint else "")
 
 
+class _Skip(Exception):
+    """A well-formed row that is not traffic to compare: an error, an embedding, a non-200 response, a span
+    that is not a chat completion. Always skipped (no --skip-invalid needed) and counted by ``reason``,
+    e.g. ``"litellm-spendlogs: status failure"``; the reasons reach the run's notes and run.json."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # A source yields (locator, raw row or _Bad, whether the row came from an Arrow/CSV table).
 _Row = tuple[str, "dict[str, Any] | Any | _Bad", bool]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,22 +24,25 @@ from pydantic import ValidationError
 from equiv.errors import InputError
 from equiv.schema import TrafficRecord
 from equiv.traffic.detect import detect_format
-from equiv.traffic.fields import _ONE_OBJECT, _Bad, _Row, _short, _type_name
+from equiv.traffic.fields import _ONE_OBJECT, _Bad, _Row, _short, _Skip, _type_name
+from equiv.traffic.redact import Redactor
+from equiv.traffic.registry import FORMATS, MIXABLE, Format
 from equiv.traffic.sources import _open_source
 from equiv.traffic.tables import _clean_table_row
+from equiv.traffic.where import Where, parse_where
 
 MAX_LINE_BYTES = 32 * 1024 * 1024
-
-_FILTER_REASONS = frozenset({"before since", "no timestamp"})
 
 
 @dataclass
 class ReadStats:
     """What the reader did, for the user: records read, records skipped by reason, a few examples.
 
-    ``skipped`` holds both invalid records (only counted with ``skip_invalid=True``) and records
-    dropped by ``since`` (reasons ``"before since"`` and ``"no timestamp"``); ``invalid`` counts the
-    former. ``skipped_lines`` lists the first ``max_examples`` invalid ones as "file:line: reason".
+    ``skipped`` holds, by reason, invalid records (only counted with ``skip_invalid=True``), records
+    dropped by a filter (``since``: ``"before since"`` and ``"no timestamp"``; ``--where``) and rows the
+    format says are not a successful chat completion (errors, embeddings, non-200 responses; always
+    skipped). ``categories`` says which of the three each reason is; ``invalid`` counts the first.
+    ``skipped_lines`` lists the first ``max_examples`` invalid ones as "file:line: reason".
     """
 
     read: int = 0
@@ -47,11 +50,20 @@ class ReadStats:
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_lines: list[str] = field(default_factory=list)
     max_examples: int = 20
+    categories: dict[str, str] = field(default_factory=dict)  # reason -> "invalid" | "filtered" | "not traffic"
 
     @property
     def invalid(self) -> int:
-        """Invalid records skipped (``skip_invalid=True``), not counting those dropped by ``since``."""
-        return sum(n for reason, n in self.skipped.items() if reason not in _FILTER_REASONS)
+        """Invalid records skipped (``skip_invalid=True``), not counting filtered or not-traffic rows."""
+        return self.count("invalid")
+
+    def count(self, category: str) -> int:
+        """Rows skipped in one category: ``"invalid"``, ``"filtered"`` or ``"not traffic"``."""
+        return sum(n for reason, n in self.skipped.items() if self.categories.get(reason, "invalid") == category)
+
+    def by_category(self, category: str) -> dict[str, int]:
+        """The reasons of one category with their counts."""
+        return {r: n for r, n in sorted(self.skipped.items()) if self.categories.get(r, "invalid") == category}
 
     def skipped_total(self) -> int:
         """All records skipped, whatever the reason (invalid, or outside the ``since`` window)."""
@@ -65,8 +77,9 @@ class ReadStats:
             text += f"; skipped {sum(self.skipped.values())} ({parts})"
         return text
 
-    def _skip(self, reason: str, example: str | None = None) -> None:
+    def _skip(self, reason: str, example: str | None = None, category: str = "invalid") -> None:
         self.skipped[reason] += 1
+        self.categories.setdefault(reason, category)
         if example is not None and len(self.skipped_lines) < self.max_examples:
             self.skipped_lines.append(example)
 
@@ -79,12 +92,22 @@ def read_traffic(
     stats: ReadStats | None = None,
     since: datetime | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    format: str | None = None,
+    where: Sequence[str] = (),
+    redact: Redactor | None = None,
 ) -> Iterator[TrafficRecord]:
     """Stream the records of a traffic file, validated, in file order.
 
+    ``format`` forces one of ``FORMATS`` (else each file's first record decides; native records and
+    OpenAI logs may be mixed). ``where`` holds ``KEY=VALUE`` filters (``equiv.traffic.where``);
+    ``redact`` rewrites every prompt and logged answer before the record is yielded.
     Problems visible before reading (missing file, directory, unsupported type, bad
-    ``prompt_type_field``) raise at once; problems in the content raise while iterating.
+    ``prompt_type_field``, an unknown format, a malformed filter) raise at once; problems in the
+    content raise while iterating.
     """
+    if format is not None and format not in FORMATS:
+        raise InputError(f"--format {format!r} is not a traffic format — use one of: {', '.join(FORMATS)}")
+    filters = parse_where(where)
     p = Path(path)
     display = str(path)
     fields = prompt_type_field.split(".")
@@ -96,7 +119,10 @@ def read_traffic(
     source = _open_source(p, display, max_line_bytes)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return _records(source, display, prompt_type_field, fields, skip_invalid, stats or ReadStats(), since)
+    opts = _Options(
+        prompt_type_field, fields, skip_invalid, since, FORMATS[format] if format else None, filters, redact
+    )
+    return _records(source, display, opts, stats or ReadStats())
 
 
 def file_digest(path: str | Path) -> str:
@@ -126,39 +152,80 @@ def _hash_into(h: Any, f: Path) -> None:
             h.update(chunk)
 
 
+@dataclass(frozen=True)
+class _Options:
+    pt_field: str
+    pt_path: list[str]
+    skip_invalid: bool
+    since: datetime | None
+    format: Format | None  # forced with --format
+    where: list[Where]
+    redact: Redactor | None
+
+
 def _records(
-    source: Callable[[], Iterator[_Row]],
-    display: str,
-    pt_field: str,
-    pt_path: list[str],
-    skip_invalid: bool,
-    stats: ReadStats,
-    since: datetime | None,
+    source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats
 ) -> Iterator[TrafficRecord]:
     rows = invalid = read = 0  # this file's own counts (a ReadStats may be shared by several files)
+    fmt = o.format  # auto: the first record's format decides (native and OpenAI logs stay mixable)
     for where, row, table in source():
         rows += 1
         stats.rows += 1
         try:
             if isinstance(row, _Bad):
                 raise row
-            record = _to_record(row, where, pt_field, pt_path, table)
+            if not isinstance(row, dict):
+                raise _Bad("not a JSON object", f"expected a JSON object, got {_type_name(row)}", _ONE_OBJECT)
+            if table:
+                row = _clean_table_row(row)
+            if fmt is None:
+                fmt = detect_format(row)
+            elif o.format is not None and not fmt.detect(row):
+                keys = ", ".join(sorted(map(str, row))[:8])
+                raise _Bad(
+                    f"not {fmt.name}",
+                    f"this row is not a {fmt.name} record (its keys: {keys})",
+                    "check --format, or leave it out and let the first record decide",
+                )
+            row_fmt = detect_format(row) if fmt.name in MIXABLE and o.format is None else fmt
+            if row_fmt.expand is not None:
+                items = [(f"{where}#{n}", r) for n, r in enumerate(row_fmt.expand(row), 1)]
+            else:
+                items = [(where, row)]
         except _Bad as bad:
-            if not skip_invalid:
+            if not o.skip_invalid:
                 raise InputError(bad.message(where)) from None
             invalid += 1
             stats._skip(bad.reason, f"{where}: {bad.detail}")
             continue
-        if since is not None:
-            if record.timestamp is None:
-                stats._skip("no timestamp")
+        for loc, item in items:
+            try:
+                record = _to_record(item, loc, row_fmt, o)
+            except _Skip as skip:
+                stats._skip(skip.reason, category="not traffic")
                 continue
-            if record.timestamp < since:
-                stats._skip("before since")
+            except _Bad as bad:
+                if not o.skip_invalid:
+                    raise InputError(bad.message(loc)) from None
+                invalid += 1
+                stats._skip(bad.reason, f"{loc}: {bad.detail}")
                 continue
-        read += 1
-        stats.read += 1
-        yield record
+            if o.since is not None:
+                if record.timestamp is None:
+                    stats._skip("no timestamp", category="filtered")
+                    continue
+                if record.timestamp < o.since:
+                    stats._skip("before since", category="filtered")
+                    continue
+            failed = next((w for w in o.where if not w.matches(item, _dumped(record))), None) if o.where else None
+            if failed is not None:
+                stats._skip(failed.reason, category="filtered")
+                continue
+            if o.redact is not None:
+                record = o.redact.record(record)
+            read += 1
+            stats.read += 1
+            yield record
     if rows == 0:
         raise InputError(f"{display}: no records — the file is empty; give a file with one record per line or row")
     if read == 0 and invalid == rows:
@@ -166,13 +233,20 @@ def _records(
         raise InputError(f"{display}: no valid records: all {rows} were invalid{first} — check the file's format")
 
 
-def _to_record(row: Any, where: str, pt_field: str, pt_path: list[str], table: bool) -> TrafficRecord:
-    if not isinstance(row, dict):
-        raise _Bad("not a JSON object", f"expected a JSON object, got {_type_name(row)}", _ONE_OBJECT)
+def _dumped(record: TrafficRecord) -> Callable[[], dict[str, Any]]:
+    cache: list[dict[str, Any]] = []
+
+    def get() -> dict[str, Any]:
+        if not cache:
+            cache.append(record.model_dump(mode="json"))
+        return cache[0]
+
+    return get
+
+
+def _to_record(row: dict[str, Any], where: str, fmt: Format, o: _Options) -> TrafficRecord:
     try:
-        if table:
-            row = _clean_table_row(row)
-        data = detect_format(row).to_fields(row, pt_field, pt_path)
+        data = fmt.to_fields(row, o.pt_field, o.pt_path)
         data["source"] = where
         return TrafficRecord.model_validate(data)
     except ValidationError as e:

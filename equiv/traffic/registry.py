@@ -13,7 +13,7 @@ here); a row that no format claims is read as ``DEFAULT_FORMAT``, whose checks t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ class Format:
     keys: frozenset[str]
     detect: Callable[[dict[str, Any]], bool]
     to_fields: ToFields
+    # a line that holds many records (an OTLP export object holds many spans): the rows it holds, each read
+    # with ``to_fields``; their locators get "#<n>" appended
+    expand: Callable[[dict[str, Any]], Iterator[dict[str, Any]]] | None = None
 
 
 FORMATS: dict[str, Format] = {
@@ -41,4 +44,6 @@ FORMATS: dict[str, Format] = {
     )
 }
 DEFAULT_FORMAT = "native"
+# formats whose rows may be mixed in one file (as they always could): detected row by row
+MIXABLE = frozenset({"native", "openai-log"})
 RECORD_KEYS: frozenset[str] = frozenset().union(*(f.keys for f in FORMATS.values()))
