@@ -166,7 +166,9 @@ class _Options:
 def _records(
     source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats
 ) -> Iterator[TrafficRecord]:
-    rows = invalid = read = 0  # this file's own counts (a ReadStats may be shared by several files)
+    # this file's own counts (a ReadStats may be shared by several files); a unit is a row, or one of the
+    # records a row expands into (an OTLP line's spans)
+    rows = units = invalid = read = 0
     fmt = o.format  # auto: the first record's format decides (native and OpenAI logs stay mixable)
     for where, row, table in source():
         rows += 1
@@ -195,9 +197,11 @@ def _records(
         except _Bad as bad:
             if not o.skip_invalid:
                 raise InputError(bad.message(where)) from None
+            units += 1
             invalid += 1
             stats._skip(bad.reason, f"{where}: {bad.detail}")
             continue
+        units += len(items)
         for loc, item in items:
             try:
                 record = _to_record(item, loc, row_fmt, o)
@@ -228,7 +232,7 @@ def _records(
             yield record
     if rows == 0:
         raise InputError(f"{display}: no records — the file is empty; give a file with one record per line or row")
-    if read == 0 and invalid == rows:
+    if read == 0 and invalid == units:
         first = f" (first: {stats.skipped_lines[0]})" if stats.skipped_lines else ""
         raise InputError(f"{display}: no valid records: all {rows} were invalid{first} — check the file's format")
 

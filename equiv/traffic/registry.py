@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from equiv.traffic import native, openai_log
+from equiv.traffic import helicone, langfuse, litellm, native, openai_log, otel
 
 # (row, prompt_type_field, prompt_type_field split on ".") -> the fields of a TrafficRecord (``source`` aside)
 ToFields = Callable[[dict[str, Any], str, list[str]], dict[str, Any]]
@@ -39,8 +39,13 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
+        Format("litellm-spendlogs", litellm._SPENDLOG_KEYS, litellm._is_spendlog, litellm._from_spendlog),
+        Format("litellm-payload", litellm._PAYLOAD_KEYS, litellm._is_payload, litellm._from_payload),
         Format("native", native._KEYS, native._is_native, native._from_native),
         Format("openai-log", openai_log._KEYS, openai_log._is_openai_log, openai_log._from_openai_log),
+        Format("otel-genai", otel._KEYS, otel._is_otel, otel._from_otel, otel._spans_of),
+        Format("langfuse", langfuse._KEYS, langfuse._is_langfuse, langfuse._from_langfuse),
+        Format("helicone", helicone._KEYS, helicone._is_helicone, helicone._from_helicone),
     )
 }
 DEFAULT_FORMAT = "native"

@@ -54,16 +54,19 @@ def parse_where(items: Iterable[str], source: str = "--where") -> list[Where]:
 
 
 def _lookup(root: Any, dotted: str, path: tuple[str, ...]) -> Any:
+    """The value at the dotted path. At each level the longest literal key is tried first, as OpenTelemetry
+    attribute names (``gen_ai.agent.name``) and CSV columns (``metadata.tenant``) hold dots themselves."""
+    if not path:
+        return root
     if not isinstance(root, dict):
         return _MISSING
-    if dotted in root:
-        return root[dotted]
-    node: Any = root
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    for i in range(len(path), 0, -1):
+        key = ".".join(path[:i])
+        if key in root:
+            found = _lookup(root[key], ".".join(path[i:]), path[i:])
+            if found is not _MISSING:
+                return found
+    return _MISSING
 
 
 def _text(value: Any) -> str | None:
