@@ -25,6 +25,7 @@ from equiv.schema import Check, Pair, Verdict
 if TYPE_CHECKING:
     from equiv.analyze import Analysis
     from equiv.pipeline import RunResult
+    from equiv.traffic.paths import TrafficPath
 
 __all__ = ["ModelInfo", "Reanalysis", "Run", "RunInfo", "acompare", "compare", "load_run", "reanalyze", "report"]
 
@@ -142,11 +143,11 @@ def window_start(since: str | datetime | None) -> datetime | None:
 
 
 def _run_args(
-    traffic: str | Path,
+    traffic: TrafficPath,
     config: str | Path | Settings | None,
     settings: dict[str, Any],
     on_event: Event | None,
-) -> tuple[Path, Settings, dict[str, Any]]:
+) -> tuple[TrafficPath, Settings, dict[str, Any]]:
     run: dict[str, Any] = {
         "out": Path(settings.pop("out", None) or "reports"),
         "resume": settings.pop("resume", None),
@@ -154,11 +155,11 @@ def _run_args(
         "since": window_start(settings.pop("since", None)),
         "on_event": on_event or _log_event,
     }
-    return Path(traffic), _settings(config, settings), run
+    return traffic, _settings(config, settings), run
 
 
 def compare(
-    traffic: str | Path,
+    traffic: TrafficPath,
     *,
     config: str | Path | Settings | None = None,
     on_event: Event | None = None,
@@ -183,7 +184,7 @@ def compare(
 
 
 async def acompare(
-    traffic: str | Path,
+    traffic: TrafficPath,
     *,
     config: str | Path | Settings | None = None,
     on_event: Event | None = None,

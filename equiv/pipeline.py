@@ -38,6 +38,7 @@ from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
 from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
 from equiv.traffic import ReadStats, file_digest, read_traffic
+from equiv.traffic.paths import TrafficPath, traffic_display
 from equiv.traffic.redact import Redactor, load_redactor
 
 __all__ = ["RunResult", "acompare", "compare", "model_family", "model_notes", "resolve_models", "write_reports"]
@@ -225,7 +226,7 @@ class _Prepared:
 
 
 def _prepare(
-    traffic: str | Path,
+    traffic: TrafficPath,
     settings: Settings,
     *,
     out: str | Path,
@@ -236,9 +237,9 @@ def _prepare(
     """Models, prices, keys, template, traffic and sample checked (InputError, exit 2), and the run directory chosen."""
     m = resolve_models(settings)
     select_templates(settings, [*settings.type_settings, "__top_level__"])  # a missing template: exit 2 now
-    traffic = str(traffic)
+    shown = traffic_display(traffic)  # a database URL without its password: what messages and run.json show
     redactor = load_redactor(settings.redact)
-    digest = file_digest(traffic)
+    digest = file_digest(traffic, since=since, where=settings.where, prompt_type_field=settings.prompt_type_field)
     read_stats = ReadStats()
     records = read_traffic(
         traffic,
@@ -260,13 +261,13 @@ def _prepare(
     )
     if sample.missing_types:
         raise InputError(
-            f"--types names prompt-types not in {traffic}: {', '.join(sample.missing_types)} "
+            f"--types names prompt-types not in {shown}: {', '.join(sample.missing_types)} "
             f"(found: {', '.join(sorted(sample.volume)) or 'none'})"
         )
     if not any(sample.records.values()):
         why = ", ".join(f"{n} {r}" for r, n in {**dict(read_stats.skipped), **dict(sample.skipped)}.items())
         window = f" since {since.isoformat(timespec='seconds')}" if since is not None else ""
-        raise InputError(f"{traffic}: no usable records to compare{window}" + (f" (skipped: {why})" if why else ""))
+        raise InputError(f"{shown}: no usable records to compare{window}" + (f" (skipped: {why})" if why else ""))
 
     judging = select_templates(settings, sorted(sample.records))
     with_reference = {t for t, recs in sample.records.items() if any(r.reference for r in recs)}
@@ -284,7 +285,7 @@ def _prepare(
             later += 1  # the next free second (ids sort by time; no waiting for the clock)
             run_path = out / new_run_id(key, later_s=later)
     return _Prepared(
-        traffic=traffic,
+        traffic=shown,
         models=m,
         sample=sample,
         read_stats=read_stats,
@@ -406,7 +407,7 @@ def _run_in_thread(make: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunRes
 
 
 def compare(
-    traffic: str | Path,
+    traffic: TrafficPath,
     settings: Settings,
     *,
     out: str | Path = "reports",
@@ -436,7 +437,7 @@ def _loop_running() -> bool:
 
 
 async def acompare(
-    traffic: str | Path,
+    traffic: TrafficPath,
     settings: Settings,
     *,
     out: str | Path = "reports",

@@ -69,9 +69,14 @@ def route_settings(settings: Settings, route: Route) -> Settings:
     return settings.model_copy(update=update)
 
 
-def route_traffic(settings: Settings, route: Route) -> Path:
-    """The route's traffic file: absolute, or relative to the config file (so CI can run from anywhere)."""
+def route_traffic(settings: Settings, route: Route) -> Path | str:
+    """The route's traffic file: absolute, or relative to the config file (so CI can run from anywhere).
+    A URL (``postgresql://``, ``s3://``, ``gs://``) is kept as written; a glob is resolved like a path."""
+    if "://" in route.traffic:
+        return route.traffic
     raw = Path(route.traffic).expanduser()
+    if any(c in route.traffic for c in "*?["):
+        return str(raw if raw.is_absolute() or settings.base_dir is None else Path(settings.base_dir) / raw)
     path = raw if raw.is_absolute() or settings.base_dir is None else Path(settings.base_dir) / raw
     if not path.exists():
         relative = settings.base_dir is not None and not raw.is_absolute()

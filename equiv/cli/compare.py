@@ -14,10 +14,12 @@ from equiv.cli import app, user_errors
 @user_errors
 def compare(
     traffic: Annotated[
-        str,
+        list[str],
         typer.Argument(
-            help="Traffic: a file, folder or glob (JSONL, .gz/.zst, parquet, csv, json; s3:// and gs:// too), "
-            "or a LiteLLM proxy database (postgresql://...). Formats: see --format."
+            help="Traffic: files, folders or globs (JSONL, .gz/.zst, parquet, csv, json; s3:// and gs:// too; an "
+            "OpenAI Batch input and output file together), or a LiteLLM proxy database (postgresql://...). "
+            "Formats: see --format.",
+            show_default=False,
         ),
     ],
     config: Annotated[str | None, typer.Option("--config", "-c", help="equiv.toml")] = None,
@@ -105,7 +107,13 @@ def compare(
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:
         result = run_compare(
-            traffic, settings, out=out, resume=resume, fresh=fresh, on_event=progress, since=window_start(since)
+            traffic[0] if len(traffic) == 1 else traffic,
+            settings,
+            out=out,
+            resume=resume,
+            fresh=fresh,
+            on_event=progress,
+            since=window_start(since),
         )
     print_verdict(result.verdict, Console(), str(result.run_dir))
     if result.aborted:

@@ -26,7 +26,7 @@ EXIT_GO, EXIT_NO_GO, EXIT_INCONCLUSIVE, EXIT_ABORTED = 0, 1, 3, 4
 class RoutePlan:
     route: Route
     settings: Settings
-    traffic: Path
+    traffic: Path | str
 
 
 @dataclass
@@ -58,11 +58,14 @@ def run_route(
     from equiv.pipeline import compare
     from equiv.report.terminal import print_verdict
     from equiv.store import RunDir
+    from equiv.traffic.paths import traffic_display
 
     err = Console(stderr=True)
     err.print(
         Text(
-            f"route {plan.route.name}: {plan.route.baseline} -> {plan.route.candidate} on {plan.traffic}", style="bold"
+            f"route {plan.route.name}: {plan.route.baseline} -> {plan.route.candidate} on "
+            f"{traffic_display(plan.traffic)}",
+            style="bold",
         )
     )
     with ProgressPrinter(err, quiet=quiet) as progress:

@@ -4,16 +4,21 @@
 Where each part lives:
 
 - ``read``: ``read_traffic`` and ``file_digest``, the public entry points; ``ReadStats``; the loop that
-  turns rows into records (``skip_invalid``, ``since``).
-- ``sources``: which reader a path needs, chosen by its name (``SUPPORTED_SUFFIXES``).
-- ``jsonl``, ``jsonfile``, ``tables``: the file layouts (JSON Lines, optionally gzipped; ``.json``
-  arrays; CSV, Parquet and ``datasets`` folders). Each yields raw rows with where they came from.
+  turns rows into records (the first record's format, ``skip_invalid``, ``since``, ``--where``, redaction).
+- ``paths``: what a TRAFFIC argument names (a file, folder, glob, list, ``s3://`` / ``gs://`` objects) and
+  the run key's content hash; ``compression``: ``.gz`` / ``.zst`` streams; ``sources``: which reader each
+  file needs; ``postgres``: the LiteLLM proxy's ``LiteLLM_SpendLogs`` table read in its database.
+- ``jsonl``, ``jsonfile``, ``tables``: the file layouts (JSON Lines; ``.json`` arrays; CSV, Parquet and
+  ``datasets`` folders). Each yields raw rows with where they came from.
 - ``jsontext``: decoding JSON text with errors in plain words; lone surrogates -> U+FFFD.
-- ``registry``: the record formats by name (``native``, ``openai-log``), each with its detector;
-  ``detect``: which format a row is in. A new format is one module plus one line in ``FORMATS``.
-- ``native``, ``openai_log``: one module per record format, row -> ``TrafficRecord`` fields.
+- ``registry``: the record formats by name, each with its detector; ``detect``: which format a row is in.
+  A new format is one module plus one line in ``FORMATS``.
+- one module per record format, row -> ``TrafficRecord`` fields: ``native``, ``openai_log``,
+  ``openai_batch`` (input and output files joined on ``custom_id``), ``litellm`` (spend logs and logging
+  payloads), ``langfuse``, ``helicone``, ``otel`` (OpenTelemetry GenAI spans).
 - ``fields``: the strict field checks the formats share (messages, params, id, prompt-type, usage,
-  timestamp) and the record-level error ``_Bad``.
+  timestamp), the record-level error ``_Bad`` and ``_Skip`` (a row that is not a chat completion).
+- ``where``: ``--where KEY=VALUE`` filters; ``redact``: the user's redaction of prompts and answers.
 
 Traffic cannot steer a call: a record may carry sampling params only (``REPLAYED_PARAMS``); see
 ``fields`` for native ``params`` and ``openai_log`` for logged requests.

@@ -2,17 +2,19 @@
 
 The object ``{"data": [...]}`` is the layout ``datasets`` reads with ``field="data"``; JSON Lines under a
 ``.json`` name is streamed as JSONL. Arrays are parsed element by element so errors name the element's
-line, but the file text is held in memory: use JSONL for big files.
+line, but the file text is held in memory: use JSONL for big files. ``.json.gz`` / ``.json.zst`` are
+read through ``equiv.traffic.compression`` (the opener hands out decompressed bytes).
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from equiv.errors import InputError
+from equiv.traffic.compression import CorruptData
 from equiv.traffic.fields import _io_error, _Row
 from equiv.traffic.jsonl import _jsonl_rows, _sniff
 from equiv.traffic.jsontext import (
@@ -26,28 +28,32 @@ from equiv.traffic.jsontext import (
 from equiv.traffic.registry import RECORD_KEYS
 
 
-def _json_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
-    """A .json file: JSON Lines under a .json name (streamed), else an array or {"data": [...]}."""
+def _json_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, compressed: bool = False) -> Iterator[_Row]:
+    """A .json file: JSON Lines under a .json name (streamed), else an array or {"data": [...]}.
+
+    ``opener`` gives the file's (decompressed) bytes; it is called again for each pass over them."""
     try:
-        with p.open("rb") as f:
-            start = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-            head = b""
-            if start.startswith(b"{"):  # one record per line, or one object holding the records?
-                f.seek(0)
+        with opener() as f:
+            start = f.read(4096)
+        stripped = start.lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = b""
+        if stripped.startswith(b"{"):  # one record per line, or one object holding the records?
+            with opener() as f:  # from the start again (a decompressed stream cannot seek back)
                 head = f.readline(limit + 1)
                 while head and not head.strip():
                     head = f.readline(limit + 1)
-    except OSError as e:
-        raise _io_error(display, e) from None
-    _sniff(start[:4], display, False)
+    except (CorruptData, OSError, EOFError, zlib.error) as e:
+        raise _read_error(display, e) from None
+    _sniff(stripped[:4], display, compressed)
     first = _parse_json_line(head.removeprefix(b"\xef\xbb\xbf")) if head.strip() else None
     if isinstance(first, dict) and not _is_container(first):
-        yield from _jsonl_rows(display, lambda: p.open("rb"), limit)
+        yield from _jsonl_rows(display, opener, limit, compressed)
         return
     try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise _io_error(display, e) from None
+        with opener() as f:
+            raw = f.read()
+    except (CorruptData, OSError, EOFError, zlib.error) as e:
+        raise _read_error(display, e) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -79,6 +85,10 @@ def _json_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
             f"{display}: not a traffic file — a .json file must hold a JSON array of records, "
             'an object {"data": [...]}, or one record per line'
         )
+
+
+def _read_error(display: str, e: BaseException) -> InputError:
+    return InputError(e.message(display)) if isinstance(e, CorruptData) else _io_error(display, e)
 
 
 def _is_container(obj: dict[str, Any]) -> bool:

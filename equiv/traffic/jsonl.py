@@ -1,4 +1,4 @@
-"""JSON Lines files: ``.jsonl`` / ``.ndjson``, optionally ``.gz``.  [I/O]
+"""JSON Lines files: ``.jsonl`` / ``.ndjson``, optionally ``.gz`` or ``.zst``.  [I/O]
 
 Streamed line by line in binary; each line is decoded on its own so that invalid UTF-8 names its line.
 A line longer than ``max_line_bytes`` (32 MiB by default) is an error for that line: it is skipped over
@@ -7,34 +7,37 @@ in chunks, never held in memory whole. Blank lines are allowed anywhere; a UTF-8
 
 from __future__ import annotations
 
-import gzip
 import zlib
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import IO, cast
+from collections.abc import Callable, Generator
+from typing import IO
 
 from equiv.errors import InputError
+from equiv.traffic.compression import CorruptData, compressed_by
 from equiv.traffic.fields import _Bad, _io_error, _Row
 from equiv.traffic.jsontext import _parse_json_line
 
-
-def _open_gzip(p: Path) -> IO[bytes]:
-    return cast(IO[bytes], gzip.open(p, "rb"))
+_SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
 
 
-def _sniff(head: bytes, display: str, gz: bool) -> None:
+def _sniff(head: bytes, display: str, compressed: bool) -> None:
     """Whole-file mistakes that would otherwise surface as a confusing error on line 1."""
-    if gz:
+    if compressed:
         return
-    if head.startswith(b"\x1f\x8b"):
-        raise InputError(f"{display}: the file is gzip-compressed — name it .jsonl.gz (or decompress it)")
+    codec = compressed_by(head)
+    if codec is not None:
+        raise InputError(
+            f"{display}: the file is {codec}-compressed — name it .jsonl{_SUFFIX[codec]} (or decompress it)"
+        )
     if head.startswith(b"PAR1"):
         raise InputError(f"{display}: this is a Parquet file — name it .parquet")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{display}: the file is UTF-16 encoded — save it as UTF-8")
 
 
-def _jsonl_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, gz: bool = False) -> Iterator[_Row]:
+def _jsonl_rows(
+    display: str, opener: Callable[[], IO[bytes]], limit: int, compressed: bool = False
+) -> Generator[_Row, None, None]:
+    """The lines of one file, parsed; ``opener`` gives its (decompressed) bytes."""
     lineno = 0
     try:
         with opener() as f:
@@ -42,6 +45,8 @@ def _jsonl_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, gz: b
             while True:
                 try:
                     line = f.readline(limit + 1)
+                except CorruptData as e:
+                    raise InputError(e.message(f"{display}:{lineno + 1}")) from None
                 except (OSError, EOFError, zlib.error) as e:
                     raise _io_error(display, e, lineno + 1) from None
                 if not line:
@@ -49,12 +54,18 @@ def _jsonl_rows(display: str, opener: Callable[[], IO[bytes]], limit: int, gz: b
                 lineno += 1
                 where = f"{display}:{lineno}"
                 if first:
-                    _sniff(line[:4], display, gz)
+                    _sniff(line[:4], display, compressed)
                     if line.startswith(b"\xef\xbb\xbf"):
                         line = line[3:]
                     first = False
                 if len(line) > limit and not line.endswith(b"\n"):
-                    yield where, _too_long(len(line) + _skip_rest_of_line(f), limit), False
+                    try:
+                        size = len(line) + _skip_rest_of_line(f)
+                    except CorruptData as e:
+                        raise InputError(e.message(where)) from None
+                    except (OSError, EOFError, zlib.error) as e:
+                        raise _io_error(display, e, lineno) from None
+                    yield where, _too_long(size, limit), False
                     continue
                 if not line.strip():
                     continue  # blank lines are allowed anywhere

@@ -11,12 +11,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +23,7 @@ from equiv.errors import InputError
 from equiv.schema import TrafficRecord
 from equiv.traffic.detect import detect_format
 from equiv.traffic.fields import _ONE_OBJECT, _Bad, _Row, _short, _Skip, _type_name
+from equiv.traffic.paths import TrafficPath, digest, postgres_url, traffic_display
 from equiv.traffic.redact import Redactor
 from equiv.traffic.registry import FORMATS, MIXABLE, Format
 from equiv.traffic.sources import _open_source
@@ -85,7 +84,7 @@ class ReadStats:
 
 
 def read_traffic(
-    path: str | Path,
+    path: TrafficPath,
     *,
     prompt_type_field: str = "prompt_type",
     skip_invalid: bool = False,
@@ -108,15 +107,17 @@ def read_traffic(
     if format is not None and format not in FORMATS:
         raise InputError(f"--format {format!r} is not a traffic format — use one of: {', '.join(FORMATS)}")
     filters = parse_where(where)
-    p = Path(path)
-    display = str(path)
+    display = traffic_display(path)  # a file, glob, folder, s3:// / gs:// URL, or a list of them (paths.py)
     fields = prompt_type_field.split(".")
     if not prompt_type_field or not all(fields):
         raise InputError(
             f"prompt_type_field {prompt_type_field!r} is not a field name or dotted path "
             "— use e.g. prompt_type or metadata.feature"
         )
-    source = _open_source(p, display, max_line_bytes)
+    columns = {prompt_type_field, fields[0], *(w.key for w in filters), *(w.path[0] for w in filters)}
+    source = _open_source(  # parquet reads only the columns needed; a database gets the filters (postgres.py)
+        path, display, max_line_bytes, columns=columns, since=since, where=where, prompt_type_field=prompt_type_field
+    )
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     opts = _Options(
@@ -125,31 +126,29 @@ def read_traffic(
     return _records(source, display, opts, stats or ReadStats())
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 (hex) of the file's bytes, streamed; for a dataset folder, of its files and names.
+def file_digest(
+    path: TrafficPath,
+    *,
+    since: datetime | None = None,
+    where: Sequence[str] = (),
+    prompt_type_field: str = "prompt_type",
+) -> str:
+    """sha256 (hex) of the traffic's content, streamed: of a file's bytes; of several files' names (below
+    their common folder) and contents, whatever order a glob or list gave them in; of a dataset folder's
+    files and names (``equiv.traffic.paths.digest``).
 
-    It keys the run directory: the same traffic content resumes the same run, whatever its name.
+    It keys the run directory: the same traffic content resumes the same run, whatever its name. A LiteLLM
+    proxy database is keyed on the rows the filters select (``equiv.traffic.postgres.spendlogs_digest``),
+    so rows other teams add elsewhere in the table do not start a new run.
     """
-    p = Path(path)
-    h = hashlib.sha256()
-    try:
-        if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                h.update(f.relative_to(p).as_posix().encode() + b"\0")
-                _hash_into(h, f)
-        else:
-            _hash_into(h, p)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found — check the path") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror or e}) — check the path and permissions") from None
-    return h.hexdigest()
+    url = postgres_url(path)
+    if url is not None:
+        from equiv.traffic.postgres import spendlogs_digest
 
-
-def _hash_into(h: Any, f: Path) -> None:
-    with f.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return spendlogs_digest(url, since=since, where=where, prompt_type_field=prompt_type_field)
+    return digest(path)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from equiv.traffic import helicone, langfuse, litellm, native, openai_log, otel
+from equiv.traffic import helicone, langfuse, litellm, native, openai_batch, openai_log, otel
 
 # (row, prompt_type_field, prompt_type_field split on ".") -> the fields of a TrafficRecord (``source`` aside)
 ToFields = Callable[[dict[str, Any], str, list[str]], dict[str, Any]]
@@ -43,6 +43,7 @@ FORMATS: dict[str, Format] = {
         Format("litellm-payload", litellm._PAYLOAD_KEYS, litellm._is_payload, litellm._from_payload),
         Format("native", native._KEYS, native._is_native, native._from_native),
         Format("openai-log", openai_log._KEYS, openai_log._is_openai_log, openai_log._from_openai_log),
+        Format("openai-batch", openai_batch._KEYS, openai_batch._is_openai_batch, openai_batch._from_openai_batch),
         Format("otel-genai", otel._KEYS, otel._is_otel, otel._from_otel, otel._spans_of),
         Format("langfuse", langfuse._KEYS, langfuse._is_langfuse, langfuse._from_langfuse),
         Format("helicone", helicone._KEYS, helicone._is_helicone, helicone._from_helicone),

@@ -1,11 +1,21 @@
-"""Tables: ``.csv`` (stdlib), ``.parquet`` and ``datasets`` folders (through ``datasets``).  [I/O]
+"""Tables: ``.csv`` (stdlib), ``.parquet`` (``pyarrow.dataset``) and ``datasets`` folders.  [I/O]
 
-- ``.csv``: stdlib ``csv`` (streamed, every cell kept as text; errors name the row's first line).
-  The ``messages``, ``usage``, ``params`` and ``metadata`` cells may hold JSON text. An empty cell is
-  a missing value (CSV cannot tell them apart).
-- ``.parquet`` and folders written by ``datasets``' ``save_to_disk``: through ``datasets``
-  (``streaming=True`` for parquet; imported lazily, it is slow to import). Arrow unifies struct
-  fields across rows, so ``None`` values inside dicts (messages, params, metadata, usage) are dropped.
+- ``.csv`` (also ``.csv.gz`` / ``.csv.zst``): stdlib ``csv`` (streamed, every cell kept as text; errors
+  name the row's first line). The ``messages``, ``usage``, ``params`` and ``metadata`` cells may hold
+  JSON text. An empty cell is a missing value (CSV cannot tell them apart).
+- ``.parquet``, local or in a bucket: ``pyarrow.dataset``'s scanner, in record batches of
+  ``PARQUET_BATCH_ROWS`` rows, one batch read ahead, so memory stays bounded by a row group whatever the
+  file's size; with **column projection**: only the columns a record format reads (``_PROJECTIONS``, or a
+  format module's own ``_COLUMNS``) plus those the caller names (``prompt_type_field`` and ``--where``
+  keys) are read. A native record's other top-level fields, which JSONL keeps in ``metadata``, are
+  therefore not read from Parquet: name such a column in ``prompt_type_field`` or ``--where``, or put it in
+  the ``metadata`` column. A format that declares no columns is read with all of them when its marker
+  keys are in the file.
+- Folders written by ``datasets``' ``save_to_disk``: through ``datasets`` (imported lazily, it is slow to
+  import).
+
+Arrow unifies struct fields across rows, so ``None`` values inside dicts (messages, params, metadata,
+usage) are dropped (``_clean_table_row``).
 
 Why not ``datasets`` for CSV and JSON too: its CSV loader (pandas) reads the texts ``NA``, ``None``
 and ``null`` as missing and the id ``007`` as the number 7, and its JSON loader re-encodes fields
@@ -16,33 +26,50 @@ list of parts) as JSON strings. Both silently change the prompts we are meant to
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-from collections.abc import Callable, Iterator
+import sys
+import zlib
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from equiv.errors import InputError
+from equiv.traffic import native, openai_batch, openai_log
+from equiv.traffic.compression import CorruptData
 from equiv.traffic.fields import _Bad, _io_error, _Row
 from equiv.traffic.jsontext import _DECODER, _SURROGATE_ESCAPE_STR, _fix_surrogates, _json_error
-from equiv.traffic.registry import RECORD_KEYS
+from equiv.traffic.paths import TrafficFile
+from equiv.traffic.registry import FORMATS, RECORD_KEYS, Format
 
 _JSON_CELLS = frozenset({"messages", "usage", "params", "metadata"})
 
+PARQUET_BATCH_ROWS = 2048
 
-def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
+# the top-level fields each format reads from a row (a format module may instead declare ``_COLUMNS``)
+_PROJECTIONS: dict[str, frozenset[str]] = {
+    "native": native._NATIVE_FIELDS,
+    "openai-log": openai_log._LOG_FIELDS,
+    "openai-batch": openai_batch._COLUMNS,
+}
+
+
+def _csv_rows(display: str, opener: Callable[[], IO[bytes]], limit: int) -> Iterator[_Row]:
     """CSV through the stdlib: cells stay text (no NA/number guessing); bad bytes name their row."""
     csv.field_size_limit(max(csv.field_size_limit(), limit))  # module-wide, only ever raised
     try:
-        f = p.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    except OSError as e:
-        raise _io_error(display, e) from None
+        f = io.TextIOWrapper(opener(), encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except (CorruptData, OSError, EOFError, zlib.error) as e:
+        raise _read_error(display, e) from None
     with f:
         reader = csv.reader(f)
         try:
             header = next(reader, None)
         except csv.Error as e:
             raise InputError(f"{display}:1: cannot parse the CSV header ({e}) — check the file is CSV") from None
+        except (CorruptData, OSError, EOFError, zlib.error) as e:
+            raise _read_error(display, e, 1) from None
         if header is None:
             return
         header = [h.strip() for h in header]
@@ -57,6 +84,8 @@ def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
                 cells = next(reader, None)
             except csv.Error as e:
                 raise InputError(f"{display}:{start}: cannot parse CSV ({e}) — fix the quoting of this row") from None
+            except (CorruptData, OSError, EOFError, zlib.error) as e:
+                raise _read_error(display, e, start) from None
             if cells is None:
                 return
             where = f"{display}:{start}"
@@ -87,26 +116,74 @@ def _csv_rows(p: Path, display: str, limit: int) -> Iterator[_Row]:
             yield where, {k: v for k, v in zip(header, cells, strict=False) if v != ""}, True
 
 
-def _parquet_rows(p: Path, display: str) -> Iterator[_Row]:
+def _read_error(display: str, e: BaseException, line: int | None = None) -> InputError:
+    if isinstance(e, CorruptData):
+        return InputError(e.message(f"{display}:{line}" if line else display))
+    return _io_error(display, e, line)
+
+
+def _parquet_rows(f: TrafficFile, display: str, columns: Collection[str] = ()) -> Iterator[_Row]:
+    """A Parquet file through ``pyarrow.dataset``: projected columns, record batches, in the file's order."""
     try:
-        with p.open("rb") as f:
-            head = f.read(4)
+        with f.open(block_size=1 << 16) as fh:
+            head = fh.read(4)
     except OSError as e:
         raise _io_error(display, e) from None
     if head != b"PAR1":
         raise InputError(
             f"{display}: not a Parquet file (it does not start with PAR1) — check the file or its extension"
         )
-    import datasets  # lazy: importing datasets takes seconds
 
-    yield from _table_rows(
-        display,
-        lambda: iter(datasets.load_dataset("parquet", data_files=str(p), split="train", streaming=True)),
-        "Parquet",
-    )
+    def rows() -> Iterator[dict[str, Any]]:  # opens the file and checks its columns now; then streams
+        import pyarrow.dataset as pads
+
+        if f.local is not None:
+            ds = pads.dataset(str(f.local), format="parquet")
+        else:
+            ds = pads.dataset(f.remote, format="parquet", filesystem=f.fs)
+        names = list(ds.schema.names)
+        if not RECORD_KEYS & set(names):
+            raise InputError(
+                f"{display}: no 'messages' or 'prompt' column (columns: {', '.join(names)[:200]}) "
+                "— name the prompt column messages or prompt"
+            )
+        keep = _projection(names, columns)
+        scanner = ds.scanner(
+            columns=keep,
+            batch_size=PARQUET_BATCH_ROWS,
+            batch_readahead=1,
+            fragment_readahead=1,
+            use_threads=False,  # record order = file order, and one batch in memory at a time
+        )
+        return (row for batch in scanner.to_batches() for row in batch.to_pylist())
+
+    yield from _table_rows(display, rows, "Parquet")
+
+
+def _projection(names: list[str], extra: Collection[str]) -> list[str] | None:
+    """The columns to read: those some format reads, and ``extra``; None (all) if a format whose rows may be
+    in the file (its marker keys are columns) does not say which it reads."""
+    wanted = set(extra)
+    present = set(names)
+    for fmt in FORMATS.values():
+        cols = _format_columns(fmt)
+        if cols is None:
+            if fmt.keys & present:
+                return None
+            continue
+        wanted |= cols
+    return [n for n in names if n in wanted]
+
+
+def _format_columns(fmt: Format) -> frozenset[str] | None:
+    if fmt.name in _PROJECTIONS:
+        return _PROJECTIONS[fmt.name]
+    declared = getattr(sys.modules.get(fmt.to_fields.__module__), "_COLUMNS", None)
+    return frozenset(declared) | fmt.keys if declared is not None else None
 
 
 def _hf_folder_rows(p: Path, display: str) -> Iterator[_Row]:
+    """A folder written by ``datasets``' ``save_to_disk`` (one split, or a DatasetDict's ``train``)."""
     import datasets  # lazy: importing datasets takes seconds
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -124,7 +201,8 @@ def _hf_folder_rows(p: Path, display: str) -> Iterator[_Row]:
 
 
 def _table_rows(display: str, make: Callable[[], Iterator[Any]], kind: str) -> Iterator[_Row]:
-    """Rows from ``datasets``; its many exception types (Arrow, fsspec, ...) become one InputError."""
+    """Rows from ``pyarrow`` or ``datasets``; their many exception types (Arrow, fsspec, ...) become one
+    InputError."""
     n = 0
     try:
         it = make()
@@ -137,6 +215,8 @@ def _table_rows(display: str, make: Callable[[], Iterator[Any]], kind: str) -> I
             row = next(it)
         except StopIteration:
             return
+        except InputError:
+            raise
         except Exception as e:  # same boundary as above
             raise InputError(
                 f"{display}:row {n + 1}: cannot be read as {kind} ({type(e).__name__}: {str(e)[:200]}) — check the file"
