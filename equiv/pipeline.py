@@ -501,7 +501,8 @@ async def _execute(
         key=key,
         traffic=str(traffic),
         command="compare",
-        settings=settings.model_dump(mode="json", exclude={"routes", "models", "base_dir"}),
+        # redact patterns often hold the very text they hide: run.json keeps the rule's hash (sample.redaction)
+        settings=settings.model_dump(mode="json", exclude={"routes", "models", "base_dir", "redact"}),
         models={
             s.name: {
                 "litellm_model": s.call_model,
@@ -553,6 +554,7 @@ async def _execute(
         on_event=emit,
         seed=settings.seed,
         redact=redactor.text if redactor is not None else None,
+        redact_id=redactor.digest if redactor is not None else None,
     )
     judges = {name: make_judge(runner, spec, settings) for name, spec in m.judges.items()}
     panels = {t: Panel([judges[n] for n in settings.judges_for(t)]) for t in sample.records}

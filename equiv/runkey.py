@@ -61,5 +61,8 @@ def _traffic_options(settings: Settings) -> dict[str, Any]:
     if settings.where:
         out["where"] = sorted(settings.where)
     if settings.redact:
-        out["redact"] = settings.redact
+        from equiv.traffic.redact import load_redactor
+
+        redactor = load_redactor(settings.redact)
+        out["redact"] = redactor.digest if redactor is not None else None  # a scrubber's code, not only its name
     return out

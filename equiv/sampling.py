@@ -16,7 +16,8 @@ never come back, and every kept cluster has been counted since its first record.
 A cluster is represented by its first record in the input (its id, logged response, usage and
 timestamp). Kept records are returned in the order they first appeared. Hashes use sha256 (never
 Python's salted ``hash()``), so a sample is the same on every machine and in every process, and a
-type's sample depends only on its own records.
+type's sample depends only on its own records. The key's canonical JSON is written by orjson where its
+bytes are ``json.dumps``'s (``_canonical_json``), else by ``json.dumps``: the key never depends on which.
 
 Ids are made unique within the sample (the reader does not do it: that would need memory
 proportional to the file): where two sampled records share an id, the later one gets ``"<id>#2"``,
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from equiv.schema import TrafficRecord
 
 __all__ = [
@@ -52,12 +55,73 @@ NO_RESPONSE = "no logged response"
 _MIN_SPAN_S = 3600.0  # below an hour of traffic, a monthly rate is a guess, not a projection
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64  # the integers orjson writes (beyond them it raises)
+_MAX_DEPTH = 64  # deeper values are left to json.dumps (orjson's own limit is lower than json's)
+_MAX_STR = 1 << 20  # orjson reserves about 10 bytes per character of a string: longer ones go to json.dumps
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether orjson writes ``value`` exactly as ``json.dumps`` (sorted keys, ensure_ascii=False, no spaces)
+    does: JSON's own types (no subclasses), str keys, 64-bit integers, and floats that both write in
+    positional notation (orjson writes 9.999e-05 as 0.00009999; NaN and infinities as null). Strings over
+    ``_MAX_STR`` characters are refused too, for the memory orjson would take."""
+    t = type(value)
+    if t is str:
+        return len(value) <= _MAX_STR
+    if t is bool or value is None:
+        return True
+    if t is int:
+        return _INT_MIN <= value < _INT_MAX
+    if t is float:
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16  # False for NaN and the infinities
+    if depth >= _MAX_DEPTH:
+        return False
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or len(k) > _MAX_STR:
+                return False
+            if type(v) is str:
+                if len(v) > _MAX_STR:
+                    return False
+            elif not _plain(v, depth + 1):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if type(v) is str:
+                if len(v) > _MAX_STR:
+                    return False
+            elif not _plain(v, depth + 1):
+                return False
+        return True
+    return False
+
+
+def _canonical_json(value: Any, default: Any = None) -> bytes:
+    """``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=default)``,
+    encoded as UTF-8 (surrogatepass), byte for byte; written by orjson where it gives the same bytes."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate in a string: json.dumps writes it
+            pass
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=default)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _cluster_digest(messages: list[dict[str, Any]], params: dict[str, Any]) -> bytes:
+    """The sha256 that ``cluster_id`` shows the first 20 hex digits of."""
+    return hashlib.sha256(_canonical_json({"m": messages, "p": params}, str)).digest()
+
+
 def cluster_id(messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
     """The one cluster key: a hash of what the models are asked (messages and replayed params)."""
-    blob = json.dumps(
-        {"m": messages, "p": params}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    )
-    return "c-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return "c-" + _cluster_digest(messages, params)[:10].hex()
+
+
+def _rank_prefix(seed: int, prompt_type: str) -> Any:
+    """sha256 fed with what precedes the cluster in ``cluster_rank``'s hash (copied for each cluster)."""
+    return hashlib.sha256(f"{seed}\x00{prompt_type}\x00".encode("utf-8", "surrogatepass"))
 
 
 def cluster_rank(seed: int, prompt_type: str, cluster: str) -> int:
@@ -128,30 +192,36 @@ class Sample:
 class _BottomK:
     """The k clusters of one prompt-type with the smallest rank, each with its first record and count."""
 
-    __slots__ = ("seed", "type", "heap", "kept", "seen", "records", "first", "last")
+    __slots__ = ("seed", "type", "heap", "kept", "seen", "records", "first", "last", "_rank")
 
     def __init__(self, seed: int, prompt_type: str) -> None:
         self.seed = seed
         self.type = prompt_type
         self.heap: list[tuple[int, str]] = []  # (-rank, cluster): the largest kept rank on top
         self.kept: dict[str, list[Any]] = {}  # cluster -> [position, record, count]
-        self.seen: set[str] | None = set()  # distinct clusters (dropped when it would grow too large)
+        # distinct clusters, each as the 80 bits its id shows (an int: half the memory of the id's text, and
+        # the same count); dropped when it would grow too large
+        self.seen: set[int] | None = set()
         self.records = 0
         self.first: datetime | None = None
         self.last: datetime | None = None
+        self._rank = _rank_prefix(seed, prompt_type)
 
     def offer(self, position: int, record: TrafficRecord, k: int) -> None:
         self.records += 1
-        c = cluster_id(record.messages, record.params)
+        head = _cluster_digest(record.messages, record.params)[:10]
+        c = "c-" + head.hex()  # cluster_id(record.messages, record.params)
         if self.seen is not None:
-            self.seen.add(c)
+            self.seen.add(int.from_bytes(head, "big"))
             if len(self.seen) > 1_000_000:  # the count is a note, not worth unbounded memory
                 self.seen = None
         entry = self.kept.get(c)
         if entry is not None:
             entry[2] += 1
             return
-        r = cluster_rank(self.seed, self.type, c)
+        h = self._rank.copy()  # cluster_rank(self.seed, self.type, c)
+        h.update(c.encode("ascii"))
+        r = int.from_bytes(h.digest()[:8], "big")
         if len(self.heap) < k:
             heapq.heappush(self.heap, (-r, c))
         elif r < -self.heap[0][0]:

@@ -141,6 +141,9 @@ class Completion(BaseModel):
     # the answer's tool calls in OpenAI's shape ({"id", "type", "function": {"name", "arguments"}}), when it
     # made any; `output` shows them as text too (equiv.llm.answer), so the judge and pairs.jsonl see them
     tool_calls: list[dict[str, Any]] | None = None
+    # the sha256 of the redaction rule this answer went through (equiv.toml `redact`), when it did: a cached
+    # answer is redacted again only under another rule (a scrubber need not be idempotent)
+    redacted: str | None = None
 
 
 class Side(BaseModel):

@@ -100,11 +100,13 @@ class Runner:
         breaker_threshold: int | None = None,
         tuning: Tuning | None = None,
         redact: Callable[[str], str] | None = None,
+        redact_id: str | None = None,
     ) -> None:
         tuning = tuning or Tuning.from_env()
         # the user's redaction (equiv.toml `redact`), applied to the answers of calls made with redact=True
         # (baseline and candidate answers) before they are cached, judged or written
         self.redact = redact
+        self.redact_id = redact_id or ("rule" if redact is not None else None)
         self.cache = cache
         self.sem = asyncio.Semaphore(concurrency)
         self.max_retries = max_retries
@@ -131,6 +133,16 @@ class Runner:
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._budget = asyncio.Condition()
         self._orphans: set[asyncio.Future[Completion]] = set()  # calls sent whose caller was cancelled
+
+    def _rule(self) -> Callable[[Completion], Completion] | None:
+        if self.redact is None:
+            return None
+        fn, rid = self.redact, self.redact_id
+
+        def apply(result: Completion) -> Completion:
+            return _redacted(result, fn).model_copy(update={"redacted": rid})
+
+        return apply
 
     def _abort(self, err: AbortedError) -> AbortedError:
         if self.aborted is None:
@@ -163,7 +175,9 @@ class Runner:
             return self._window_failures, n
         return None
 
-    def _adopt(self, key: str, sent: asyncio.Future[Completion], redact: Callable[[str], str] | None = None) -> None:
+    def _adopt(
+        self, key: str, sent: asyncio.Future[Completion], redact: Callable[[Completion], Completion] | None = None
+    ) -> None:
         """A call cancelled (abort, Ctrl-C) after it was sent is still paid for: cache its answer when it
         arrives, so the resumed run does not buy it again. `settle()` waits for these."""
         if sent.done():
@@ -172,7 +186,9 @@ class Runner:
         self._orphans.add(sent)
         sent.add_done_callback(lambda f: self._keep(key, f, redact))
 
-    def _keep(self, key: str, sent: asyncio.Future[Completion], redact: Callable[[str], str] | None = None) -> None:
+    def _keep(
+        self, key: str, sent: asyncio.Future[Completion], redact: Callable[[Completion], Completion] | None = None
+    ) -> None:
         self._orphans.discard(sent)
         if sent.cancelled() or sent.exception() is not None:
             return
@@ -180,7 +196,11 @@ class Runner:
         if self.cache.get(key) is None:
             self.spent += result.cost_usd
             self.stats.calls += 1
-            self.cache.put(key, _scrubbed(result, redact))
+            try:
+                clean = _scrubbed(result, redact)
+            except InputError:  # the user's redaction failed: never cache the answer unredacted (the run stops)
+                return
+            self.cache.put(key, clean)
 
     async def settle(self, timeout_s: float) -> int:
         """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
@@ -225,9 +245,11 @@ class Runner:
         """One call, bought at most once. ``redact=True`` (an answer to compare, not a judge's reply): the
         user's redaction runs on the answer, also on one read from the cache (an earlier run may not
         have redacted)."""
-        fn = self.redact if redact else None
+        fn = self._rule() if redact else None
         result = await self._call(spec, messages, params, sample, fn)
-        return result if fn is None else _redacted(result, fn)
+        if fn is None or result.redacted == self.redact_id:  # bought here (redacted before caching), or cached so
+            return result
+        return fn(result)  # an earlier run's answer, under no rule or another one
 
     async def _call(
         self,
@@ -235,7 +257,7 @@ class Runner:
         messages: list[dict[str, Any]],
         params: dict[str, Any],
         sample: int,
-        redact: Callable[[str], str] | None,
+        redact: Callable[[Completion], Completion] | None,
     ) -> Completion:
         # the params as sent: with the output limit the call is reserved at, which is part of what defines it
         params = client.with_output_limit(params, self.default_max_tokens)
@@ -269,7 +291,7 @@ class Runner:
         spec: ModelSpec,
         messages: list[dict[str, Any]],
         params: dict[str, Any],
-        redact: Callable[[str], str] | None = None,
+        redact: Callable[[Completion], Completion] | None = None,
     ) -> Completion:
         attempt = 0
         while True:
@@ -381,12 +403,12 @@ class Runner:
             return result
 
 
-def _scrubbed(result: Completion, redact: Callable[[str], str] | None = None) -> Completion:
+def _scrubbed(result: Completion, redact: Callable[[Completion], Completion] | None = None) -> Completion:
     """An answer that quotes a key the call could use (whole, in any quoted form: in its text, its tool
     calls' arguments, ...) gets it masked before it is cached, judged or written; so does what the
     user's redaction rule matches, when given."""
     if redact is not None:
-        result = _redacted(result, redact)
+        result = redact(result)
     found = secrets.known_secrets()
     if not found:
         return result
@@ -398,20 +420,18 @@ def _scrubbed(result: Completion, redact: Callable[[str], str] | None = None) ->
 def _redacted(result: Completion, redact: Callable[[str], str]) -> Completion:
     """The answer's text and tool calls through the user's redaction (model name, tokens, logprobs kept)."""
     output = redact(result.output)
-    calls = _map_strings(result.tool_calls, redact) if result.tool_calls else result.tool_calls
+    calls = [_call_args(c, redact) for c in result.tool_calls] if result.tool_calls else result.tool_calls
     if output == result.output and calls == result.tool_calls:
         return result
     return result.model_copy(update={"output": output, "tool_calls": calls})
 
 
-def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if isinstance(value, dict):
-        return {k: _map_strings(v, fn) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_map_strings(v, fn) for v in value]
-    return value
+def _call_args(call: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """A tool call with its arguments redacted; its id, type and name kept (a later tool message links to it)."""
+    fn = call.get("function")
+    if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+        return {**call, "function": {**fn, "arguments": redact(fn["arguments"])}}
+    return call
 
 
 def _scrub_tree(value: Any, found: frozenset[str]) -> Any:

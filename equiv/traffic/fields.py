@@ -33,15 +33,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import re
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from equiv.errors import InputError
+from equiv.sampling import _canonical_json, _plain
 from equiv.schema import SAMPLING_PARAMS, describe_params_error, sampling_params
 
 ROLES = ("system", "user", "assistant", "tool", "developer", "function")
@@ -96,15 +97,34 @@ def _io_error(display: str, e: BaseException, line: int | None = None) -> InputE
     return InputError(f"{where}: cannot be read ({msg}) — check the file and its permissions")
 
 
+# the params SamplingParams accepted, by their canonical JSON (orjson's: one text per value and type, as
+# 1, 1.0 and true differ), so that a file's few distinct params are checked once each, not on every record
+_ACCEPTED_PARAMS: set[bytes] = set()
+_ACCEPTED_MAX = 4096  # cleared when full: a file with more distinct params is checked as before
+
+
 def _params(value: dict[str, Any], name: str) -> dict[str, Any]:
     """Sampling params only, strictly typed (``SamplingParams``); nulls dropped; values kept as written."""
+    key = None
+    if _plain(value):
+        try:
+            key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate
+            pass
+    if key is not None and key in _ACCEPTED_PARAMS:
+        return {k: v for k, v in value.items() if v is not None}  # what sampling_params returns: a new dict
     try:
-        return sampling_params(value)
+        present = sampling_params(value)
     except ValidationError as e:
         detail = describe_params_error(e, value, name)
         if any(err["type"] == "extra_forbidden" for err in e.errors()):
             raise _Bad("non-sampling params", detail, _PARAMS_FIX) from None
         raise _Bad("invalid params", detail, "fix the value, or remove the param") from None
+    if key is not None:
+        if len(_ACCEPTED_PARAMS) >= _ACCEPTED_MAX:
+            _ACCEPTED_PARAMS.clear()
+        _ACCEPTED_PARAMS.add(key)
+    return present
 
 
 def _check_messages(value: Any, name: str) -> list[dict[str, Any]]:
@@ -171,8 +191,7 @@ def _record_id(value: Any, messages: list[dict[str, Any]]) -> str:
         )
     if value is not None and str(value).strip():
         return str(value)
-    canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(messages)).hexdigest()[:16]
 
 
 _MISSING = object()

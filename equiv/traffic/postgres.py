@@ -217,7 +217,10 @@ def _target(url: str) -> _Target:
             if value:
                 secrets[key] = value
             continue
-        shown.append((key, value))
+        if any(word in key.lower() for word in ("pass", "secret", "token", "key")):
+            shown.append((key, "***"))  # a misspelt secret parameter is still never shown
+        else:
+            shown.append((key, value))
         if key == "schema":
             schema = value or None
         elif key not in _PRISMA_PARAMS:

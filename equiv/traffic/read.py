@@ -168,8 +168,11 @@ def _records(
     # this file's own counts (a ReadStats may be shared by several files); a unit is a row, or one of the
     # records a row expands into (an OTLP line's spans)
     rows = units = invalid = read = 0
-    fmt = o.format  # auto: the first record's format decides (native and OpenAI logs stay mixable)
+    fmt = o.format  # auto: each file's first record decides (native and OpenAI logs stay mixable)
+    current = None
     for where, row, table in source():
+        if o.format is None and (file := _file_of(where)) != current:
+            current, fmt = file, None  # a new file of a glob or folder: its own first record decides
         rows += 1
         stats.rows += 1
         try:
@@ -234,6 +237,12 @@ def _records(
     if read == 0 and invalid == units:
         first = f" (first: {stats.skipped_lines[0]})" if stats.skipped_lines else ""
         raise InputError(f"{display}: no valid records: all {rows} were invalid{first} — check the file's format")
+
+
+def _file_of(where: str) -> str:
+    """The file part of a locator ("logs/a.jsonl:12", "s3://b/a.jsonl.gz:7", "in.jsonl:3 (out.jsonl:7)")."""
+    head = where.split(" (", 1)[0]
+    return head.rsplit(":", 1)[0] if ":" in head else head
 
 
 def _dumped(record: TrafficRecord) -> Callable[[], dict[str, Any]]:

@@ -6,16 +6,20 @@ every text of a record's prompt (message contents, text parts, tool-call argumen
 and its reference, while the traffic is read, so the sample, the run directory, the candidate and the
 judge only ever see redacted text; the runner applies it again to the answers models write
 (``equiv.llm.runner``), before they are cached, judged or written. The run records that it ran
-(patterns are hashed, not written, and the count of replaced texts), and the reports say so.
+(the rule is hashed, not written: patterns often hold the very text they hide, and the count of replaced
+texts), and the reports say so. Only text is rewritten: a message's content and text parts, tool-call
+arguments; ids, names, types and image data are kept so the conversation still replays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from equiv.errors import InputError
@@ -35,7 +39,12 @@ class Redactor:
     records_changed: int = 0
 
     def text(self, value: str) -> str:
-        out = self.fn(value)
+        try:
+            out = self.fn(value)
+        except Exception as e:  # the user's function failed: their input error, exit 2, never a traceback
+            raise InputError(
+                f"redact: {self.describe} raised {type(e).__name__}: {e} — fix the function (it must map str -> str)"
+            ) from None
         if not isinstance(out, str):
             raise InputError(
                 f"redact: {self.describe} returned {type(out).__name__}, not text — it must map str -> str"
@@ -44,14 +53,29 @@ class Redactor:
             self.texts_changed += 1
         return out
 
-    def tree(self, value: Any) -> Any:
-        """Every string in a JSON-like value, redacted (keys kept)."""
+    def content(self, value: Any) -> Any:
+        """A message's content: the text, or the ``text`` of its text parts (types, ids, image data kept)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, list):
-            return [self.tree(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.tree(v) for k, v in value.items()}
+            return [
+                {**part, "text": self.text(part["text"])}
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+                else part
+                for part in value
+            ]
+        return value
+
+    def call(self, value: Any) -> Any:
+        """A tool call (``{"function": {"name", "arguments"}}``) or a legacy ``function_call``: only the
+        arguments are text a user wrote; ids and names are kept so the conversation still links up."""
+        if not isinstance(value, dict):
+            return value
+        fn = value.get("function") if "function" in value else None
+        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+            return {**value, "function": {**fn, "arguments": self.text(fn["arguments"])}}
+        if isinstance(value.get("arguments"), str):
+            return {**value, "arguments": self.text(value["arguments"])}
         return value
 
     def record(self, rec: TrafficRecord) -> TrafficRecord:
@@ -80,11 +104,11 @@ class Redactor:
 def _message(r: Redactor, m: dict[str, Any]) -> dict[str, Any]:
     out = dict(m)
     if "content" in out:
-        out["content"] = r.tree(out["content"])
-    if "tool_calls" in out:
-        out["tool_calls"] = r.tree(out["tool_calls"])
+        out["content"] = r.content(out["content"])
+    if isinstance(out.get("tool_calls"), list):
+        out["tool_calls"] = [r.call(c) for c in out["tool_calls"]]
     if "function_call" in out:
-        out["function_call"] = r.tree(out["function_call"])
+        out["function_call"] = r.call(out["function_call"])
     return out
 
 
@@ -111,10 +135,11 @@ def load_redactor(rule: list[str] | str | None, source: str = "settings") -> Red
         if rx.search(""):
             raise InputError(f"{where}: {pattern!r} matches the empty string — it would mask every position")
         compiled.append(rx)
-    joined = re.compile("|".join(f"(?:{rx.pattern})" for rx in compiled))
 
-    def mask(text: str) -> str:
-        return joined.sub(MASK, text)
+    def mask(text: str) -> str:  # one pattern after another: each keeps its own groups and flags
+        for rx in compiled:
+            text = rx.sub(MASK, text)
+        return text
 
     digest = hashlib.sha256("\0".join(rule).encode()).hexdigest()
     n = len(compiled)
@@ -135,4 +160,15 @@ def _function(name: str, source: str) -> Redactor:
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise InputError(f"{where}: {module!r} has no function {attr!r}")
-    return Redactor(name, hashlib.sha256(name.encode()).hexdigest(), fn)
+    # the run key covers the function's code, not only its name: an edited scrubber is another run
+    h = hashlib.sha256(name.encode())
+    try:
+        h.update(inspect.getsource(fn).encode())
+    except (OSError, TypeError):
+        path = getattr(mod, "__file__", None)
+        if path:
+            try:
+                h.update(Path(path).read_bytes())
+            except OSError:
+                pass
+    return Redactor(name, h.hexdigest(), fn)

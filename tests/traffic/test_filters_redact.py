@@ -203,4 +203,61 @@ def test_compare_with_where_and_redact_end_to_end(tmp_path: Path) -> None:
     assert info["sample"]["redaction"]["records_changed"] == 18
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert any("redaction ran" in n for n in verdict["notes"])
+    assert "settings" in info and "redact" not in info["settings"]  # patterns often hold the text they hide
     assert sum(t["n"] for t in verdict["prompt_types"]) == 18
+
+
+def test_each_file_of_a_folder_is_detected_on_its_own(tmp_path: Path) -> None:
+    data = NATIVE.parent
+    for name in ("helicone.jsonl", "litellm_payload.jsonl"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    recs = list(read_traffic(tmp_path))
+    assert len(recs) == 72  # the 36 calls of each tool's export, none taken for the other format
+
+
+def test_patterns_apply_one_after_another_with_their_own_groups() -> None:
+    red = load_redactor([r"(['\"]).*?\1", r"(\w)\1{3,}", r"(?i)secret"])
+    assert red is not None
+    assert red.text("token aaaaaa 'quoted' SECRET") == f"token {MASK} {MASK} {MASK}"
+
+
+def test_redaction_keeps_ids_names_and_part_types() -> None:
+    from equiv.schema import TrafficRecord
+
+    red = load_redactor([r"\d{10,}", r"\btext\b"])
+    assert red is not None
+    rec = TrafficRecord(
+        id="r",
+        source="t:1",
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "call 0123456789 about the text"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_98765432101",
+                        "type": "function",
+                        "function": {"name": "dial", "arguments": '{"n": "0123456789"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_98765432101", "content": "dialled 0123456789"},
+        ],
+    )
+    out = red.record(rec).messages
+    assert out[0]["content"] == [{"type": "text", "text": f"call {MASK} about the {MASK}"}]
+    call = out[1]["tool_calls"][0]
+    assert call["id"] == "call_98765432101" and call["function"]["name"] == "dial"
+    assert call["function"]["arguments"] == f'{{"n": "{MASK}"}}'
+    assert out[2]["tool_call_id"] == "call_98765432101" and out[2]["content"] == f"dialled {MASK}"
+
+
+def test_a_failing_redaction_function_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "badscrub.py").write_text("def scrub(text):\n    raise ValueError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    red = load_redactor("badscrub:scrub")
+    assert red is not None
+    with pytest.raises(InputError, match="raised ValueError: boom"):
+        list(read_traffic(NATIVE, redact=red))
+    sys.modules.pop("badscrub", None)
