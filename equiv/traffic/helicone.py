@@ -197,15 +197,8 @@ def _helicone_prompt_type(row: dict[str, Any], properties: dict[str, Any], pt_fi
     for key, value in properties.items():
         if _normal(str(key)) != "prompt-type" or value is None or value == "":
             continue
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise _Bad(
-            "invalid record",
-            f"request_properties.{key} must be text to be used as the prompt-type, got {_type_name(value)}",
-            "fix the value, or choose another field with prompt_type_field",
-        )
+        name = f"request_properties.{key}"  # the shared text check, naming the property as Helicone stores it
+        return _prompt_type([{name: value}], name, [name])
     return "default"
 
 
