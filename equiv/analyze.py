@@ -26,6 +26,7 @@ from equiv.instruments import Answer, PairInstruments, evaluate
 from equiv.judging.perturb import passes as check_passes
 from equiv.schema import (
     Calibration,
+    CandidateVerdict,
     Check,
     CostSummary,
     Diagnostics,
@@ -609,6 +610,16 @@ def _decide_at(
         human=human,
     )
     label, reasons = decide(ev)
+    budget = settings.max_usd_per_request
+    if budget is not None and boot is not None and boot.cost_known:
+        per_request = candidate_usd_per_request(data)
+        if per_request > budget:
+            label = "NO_GO"
+            reasons.insert(
+                0,
+                f"over budget: the candidate costs ${per_request:.6g} per request, above max_usd_per_request "
+                f"${budget:g} (the cost gate fails whatever the quality)",
+            )
     return _Decided(
         label=label,
         reasons=reasons,
@@ -645,6 +656,7 @@ def analyze_run(
     aborted: str | None = None,
     planned_checks: Mapping[str, int] | None = None,
     labels: Mapping[str, str] | None = None,
+    candidates: Sequence[Mapping[str, Any]] | None = None,
 ) -> Analysis:
     """The verdict with the per-pair and per-check results it rests on.
 
@@ -653,70 +665,95 @@ def analyze_run(
     (run.json); a type with fewer readable checks than min(10, planned) cannot GO. `labels`: people's
     verdicts per pair_id ("baseline" / "candidate" / "tie", from `equiv calibrate RUN --labels`): each
     type gets `human_agreement`, and one where the judge agrees with people too rarely cannot GO.
+    `candidates`: the run's candidate configurations in order (run.json's `candidates`: name, model ...);
+    pairs name theirs in `candidate_name` (none: the first). With more than one, every candidate x type
+    is one test for `correction`, and `recommended` names the cheapest GO per type (SPEC "Candidates").
     """
     wanted = set(settings.types) if settings.types else None
     if wanted is not None:
         pairs = [p for p in pairs if p.prompt_type in wanted]
-    results, calibration = pair_results(pairs, settings.judge_calibration, settings.checks_for)
-    by_type = _by_type(pairs, results)
-    for t in wanted or ():
-        by_type[t]
-    names = sorted(by_type)
-    views = {t: settings.for_type(t) for t in names}  # each type's own margin, check_margin ...
+    cand_info = _candidate_order(pairs, candidates)
+    first = cand_info[0]["name"] if cand_info else None
+    several = len(cand_info) > 1
+    groups: dict[str | None, list[Pair]] = {c["name"]: [] for c in cand_info} if cand_info else {None: []}
+    for p in pairs:
+        groups.setdefault(p.candidate_name or first, []).append(p)
+
+    all_results: list[PairResult] = []
+    calibration: dict[tuple[str | None, str], Calibration] = {}
+    by_unit: dict[tuple[str | None, str], tuple[list[Pair], list[PairResult]]] = {}
+    for c, group in groups.items():
+        results, cal_by_type = pair_results(group, settings.judge_calibration, settings.checks_for)
+        all_results.extend(results)
+        calibration.update({(c, t): v for t, v in cal_by_type.items()})
+        by_type = _by_type(group, results)
+        for t in wanted or ():
+            by_type[t]
+        for t in sorted(by_type):
+            by_unit[(c, t)] = by_type[t]
+    units = sorted(by_unit, key=lambda u: (list(groups).index(u[0]), u[1]))
+    type_names = sorted({t for _, t in units})
+    views = {t: settings.for_type(t) for t in type_names}  # each type's own margin, check_margin ...
     # a type decided by agreement checks applies no length control (SPEC "Length control")
-    length_control = {t: not any(not c.gate for c in settings.checks_for(t)) for t in names}
+    length_control = {t: not any(not c.gate for c in settings.checks_for(t)) for t in type_names}
     checked = check_results([c for c in checks or () if wanted is None or c.prompt_type in wanted])
     checks_by_type: dict[str, list[CheckResult]] = defaultdict(list)
-    for c in checked:
-        checks_by_type[c.prompt_type].append(c)
+    for chk in checked:
+        checks_by_type[chk.prompt_type].append(chk)
 
-    judged = {t: _collect(t, *by_type[t]) for t in names}
-    boots = {t: _bootstrap(d, views[t]) if d.scores.size else None for t, d in judged.items()}
+    judged = {u: _collect(u[1], *by_unit[u]) for u in units}
+    boots = {u: _bootstrap(d, views[u[1]]) if d.scores.size else None for u, d in judged.items()}
     tools = {
-        t: ins.summarize(d.inst_rows, d.n_clusters, seed=settings.seed, key=t, n_boot=settings.bootstrap)
-        for t, d in judged.items()
+        u: ins.summarize(d.inst_rows, d.n_clusters, seed=settings.seed, key=u[1], n_boot=settings.bootstrap)
+        for u, d in judged.items()
     }
-    humans = {t: _human_agreement(by_type[t][1], labels, settings, t) for t in names} if labels else {}
-    ran: dict[str, JudgeCheckResult | None] = {}
-    for t in names:
+    humans = {u: _human_agreement(by_unit[u][1], labels, settings, u[1]) for u in units} if labels else {}
+    ran: dict[str, JudgeCheckResult | None] = {}  # the judge check reads baseline answers: one per type
+    for t in type_names:
         planned = planned_checks.get(t) if planned_checks is not None else None
-        if checks_by_type[t] or planned:
-            ran[t] = _judge_check(checks_by_type[t], planned)
-        else:
-            ran[t] = None
+        ran[t] = _judge_check(checks_by_type[t], planned) if checks_by_type[t] or planned else None
     required = settings.judge_check
-    jcs = {t: ran[t] if required else None for t in names}
-    ignored = {t: None if required else ran[t] for t in names}
+    jcs = {t: ran[t] if required else None for t in type_names}
+    ignored = {t: None if required else ran[t] for t in type_names}
 
-    k = len(names)
+    def label_of(u: tuple[str | None, str]) -> str:  # a test's name in Holm's order and in reasons
+        return f"{u[1]} ({u[0]})" if several else u[1]
+
+    def decided(u: tuple[str | None, str], level: float) -> _Decided:
+        t = u[1]
+        return _decide_at(
+            boots[u], judged[u], level, views[t], jcs[t], ignored[t], tools[u], humans.get(u), length_control[t]
+        )
+
+    tests = {label_of(u): u for u in units}
+    k = len(units)
     stopped: str | None = None
     not_reached: tuple[str, ...] = ()
     if settings.correction == "bonferroni":
-        levels = bonferroni_levels(names, settings.alpha)
+        levels = bonferroni_levels(list(tests), settings.alpha)
     elif settings.correction == "holm":
-        pvals = {t: (b.p_value if (b := boots[t]) is not None else 1.0) for t in names}
+        pvals = {name: (b.p_value if (b := boots[u]) is not None else 1.0) for name, u in tests.items()}
 
-        def passes(t: str, level: float) -> bool:
-            d = _decide_at(
-                boots[t], judged[t], level, views[t], jcs[t], None, tools[t], humans.get(t), length_control[t]
-            )
-            return d.label == "GO" and aborted is None
+        def passes(name: str, level: float) -> bool:
+            return decided(tests[name], level).label == "GO" and aborted is None
 
         holm = holm_levels(pvals, settings.alpha, passes)
         levels, stopped, not_reached = holm.levels, holm.stopped, holm.not_reached
     else:
-        levels = {t: settings.alpha for t in names}
+        levels = {name: settings.alpha for name in tests}
+    over = f"{k} candidate x prompt-type tests" if several else f"{k} prompt-types"
 
-    verdicts: list[TypeVerdict] = []
+    verdicts: dict[tuple[str | None, str], TypeVerdict] = {}
     notes: list[str] = []
-    for t in names:
-        data, boot, jc, level = judged[t], boots[t], jcs[t], levels[t]
+    for name, u in tests.items():
+        t = u[1]
+        data, boot, jc, level = judged[u], boots[u], jcs[t], levels[name]
         n = int(data.scores.size)
-        d = _decide_at(boot, data, level, views[t], jc, ignored[t], tools[t], humans.get(t), length_control[t])
+        d = decided(u, level)
         label, reasons = d.label, list(d.reasons)
         if settings.correction != "none" and k > 1:
-            reasons.append(f"tested at alpha {level:.4g} ({settings.correction} correction over {k} prompt-types)")
-        if label == "GO" and t in not_reached:
+            reasons.append(f"tested at alpha {level:.4g} ({settings.correction} correction over {over})")
+        if label == "GO" and name in not_reached:
             label = "INCONCLUSIVE"
             reasons.insert(0, f"Holm's procedure stopped at '{stopped}', so this prompt-type cannot be GO")
         if aborted is not None and label == "GO":
@@ -737,7 +774,7 @@ def analyze_run(
             reasons.append("answer texts are missing: length control could not be applied (LC equals raw)")
         if boot is not None and 0 < boot.cost_known < n:
             reasons.append(f"cost known for {boot.cost_known} of {n} pairs: cost figures use those pairs only")
-        cal = calibration.get(t)
+        cal = calibration.get(u)
         if cal is not None and cal.n_pairs < n:
             reasons.append(
                 f"judge calibration applied to {cal.n_pairs} of {n} pairs (the others lack the "
@@ -745,19 +782,21 @@ def analyze_run(
             )
         if label != d.label:
             d.samples_needed = None
-        tv = _type_verdict(data, boot, d, label, reasons, ran[t] if not required else jc, level, monthly_volume)
+        tv = _type_verdict(
+            data, boot, d, label, reasons, ran[t] if not required else jc, level, monthly_volume, views[t]
+        )
         if tv.judge_check is not None and not required:
             tv.judge_check = tv.judge_check.model_copy(update={"required": False})
         if tv.diagnostics is not None:
             tv.diagnostics.calibration = cal
-        _add_instruments(tv, tools[t], level, views[t], settings.checks_for(t), data)
-        tv.judges, tv.panel_agreement = _panel(by_type[t][0], by_type[t][1], settings, t)
-        tv.human_agreement = humans.get(t)
+        _add_instruments(tv, tools[u], level, views[t], settings.checks_for(t), data)
+        tv.judges, tv.panel_agreement = _panel(by_unit[u][0], by_unit[u][1], settings, t)
+        tv.human_agreement = humans.get(u)
         if views[t].margin != settings.margin:
             tv.margin = views[t].margin
         if tv.judge_check is not None and tv.judge_check.by_kind:
             tv.reasons.extend(_sensitivity_words(tv.judge_check))
-        verdicts.append(tv)
+        verdicts[u] = tv
 
     n_cal = sum(c.n_pairs for c in calibration.values())
     if n_cal:
@@ -767,14 +806,17 @@ def analyze_run(
             f"judge's logprobs (judge_calibration = position): {changed} of their {2 * n_cal} verdicts "
             f"differ from the word the judge wrote; judge checks use the judge's own words"
         )
-    top = overall(v.verdict for v in verdicts)
-    if not names:
+    first_units = [u for u in units if u[0] == (first if cand_info else None)]
+    first_verdicts = [verdicts[u] for u in first_units]
+    top = overall(v.verdict for v in first_verdicts)
+    if not units:
         notes.append("no pairs to analyze")
-    found_b, found_c, found_j = (_most_common(sum((judged[t].models[i] for t in names), Counter())) for i in range(3))
+    first_judged = [judged[u] for u in first_units]
+    found_b, found_c, found_j = (_most_common(sum((d.models[i] for d in first_judged), Counter())) for i in range(3))
     verdict = Verdict(
         run_id=run_id,
         baseline=baseline or found_b or settings.baseline or "",
-        candidate=candidate or found_c or settings.candidate or "",
+        candidate=candidate or found_c or (cand_info[0]["model"] if cand_info else "") or "",
         judge=judge or found_j or settings.judge_label,
         margin=settings.margin,
         alpha=settings.alpha,
@@ -783,12 +825,68 @@ def analyze_run(
         seed=settings.seed,
         eval_cost_usd=eval_cost_usd,
         verdict=top,
-        prompt_types=verdicts,
+        prompt_types=first_verdicts,
         ci_method=settings.ci,
         aborted=aborted,
         notes=notes,
     )
-    return Analysis(verdict=verdict, pairs=results, checks=checked)
+    if cand_info and (several or _configured(cand_info[0])):
+        verdict.candidates = [
+            CandidateVerdict(
+                **{**info, "verdict": overall(verdicts[u].verdict for u in units if u[0] == info["name"])},
+                prompt_types=[verdicts[u] for u in units if u[0] == info["name"]],
+            )
+            for info in cand_info
+        ]
+        verdict.recommended = recommend(verdict.candidates, type_names)
+        if several and settings.correction == "none":
+            verdict.notes.append(
+                f"{len(cand_info)} candidates were compared with correction = none: picking the best of several "
+                "raises the chance of a false GO; set correction = holm (or bonferroni) to control it over every "
+                "candidate x prompt-type test"
+            )
+    return Analysis(verdict=verdict, pairs=all_results, checks=checked)
+
+
+_CANDIDATE_KEYS = ("name", "model", "params", "system_prompt_sha256", "last_turns")
+
+
+def _candidate_order(pairs: Sequence[Pair], candidates: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The candidates in the run's order (as given, else as the pairs name them, unnamed first), each as
+    verdict.json describes it. Empty: a single-candidate run whose pairs name none."""
+    out = [{k: c[k] for k in _CANDIDATE_KEYS if c.get(k) is not None} for c in candidates or ()]
+    known = {c["name"] for c in out}
+    for p in pairs:
+        if p.candidate_name is not None and p.candidate_name not in known:
+            model = p.candidate.model if p.candidate is not None else p.candidate_name
+            out.append({"name": p.candidate_name, "model": model})
+            known.add(p.candidate_name)
+    if out and any(p.candidate_name is None for p in pairs) and candidates is None:
+        model = next((p.candidate.model for p in pairs if p.candidate_name is None and p.candidate), "")
+        out.insert(0, {"name": model or "candidate", "model": model})
+    return out
+
+
+def _configured(info: Mapping[str, Any]) -> bool:
+    """A candidate that is more than a model name: a [[candidates]] entry with its own name, prompt or params."""
+    return info.get("name") != info.get("model") or any(info.get(k) is not None for k in _CANDIDATE_KEYS[2:])
+
+
+def recommend(cands: Sequence[CandidateVerdict], types: Sequence[str]) -> dict[str, str | None]:
+    """Per prompt-type, the cheapest candidate whose verdict is GO (cost per request; the first listed when
+    costs are unknown or equal); None when no candidate is GO."""
+    out: dict[str, str | None] = {}
+    for t in types:
+        best: tuple[float, int, str] | None = None
+        for i, c in enumerate(cands):
+            tv = next((v for v in c.prompt_types if v.prompt_type == t), None)
+            if tv is None or tv.verdict != "GO":
+                continue
+            price = tv.cost.candidate_usd_per_request if tv.cost is not None else math.inf
+            if best is None or (price, i) < best[:2]:
+                best = (price, i, c.name)
+        out[t] = best[2] if best is not None else None
+    return out
 
 
 def _add_instruments(
@@ -840,9 +938,9 @@ def _panel(
     names = sorted({name for v in verdicts.values() for name in v})
     if len(names) < 2:
         return None, None
-    families = {
-        role: model_family(m) for role, m in (("baseline", settings.baseline), ("candidate", settings.candidate)) if m
-    }
+    cand_model = next((p.candidate.model for p in pairs if p.candidate is not None and p.candidate.model), None)
+    cand_model = cand_model or next(iter(settings.candidate_models), None)
+    families = {role: model_family(m) for role, m in (("baseline", settings.baseline), ("candidate", cand_model)) if m}
     out: dict[str, JudgeDiagnostics] = {}
     for name in names:
         mine = {k: v[name] for k, v in verdicts.items() if name in v}
@@ -928,6 +1026,17 @@ def _weighted_mean(values: FloatArray, weights: FloatArray) -> float:
     return float(np.sum(values * weights) / np.sum(weights))
 
 
+def _cost_means(data: _Judged) -> tuple[float, float]:
+    """Traffic-weighted mean cost per request of (baseline, candidate), over the pairs with both costs."""
+    known = ~(np.isnan(data.cost_b) | np.isnan(data.cost_c))
+    w = data.weights[known]
+    return _weighted_mean(data.cost_b[known], w), _weighted_mean(data.cost_c[known], w)
+
+
+def candidate_usd_per_request(data: _Judged) -> float:
+    return _cost_means(data)[1]
+
+
 def _type_verdict(
     data: _Judged,
     boot: _Boot | None,
@@ -937,6 +1046,7 @@ def _type_verdict(
     jc: JudgeCheckResult | None,
     level: float,
     monthly_volume: Mapping[str, float | None] | None,
+    view: Settings | None = None,
 ) -> TypeVerdict:
     n = int(data.scores.size)
     cost: CostSummary | None = None
@@ -947,11 +1057,10 @@ def _type_verdict(
         position_a_share=data.n_position_a / data.n_decisive if data.n_decisive else None,
     )
     w = data.weights
+    win_or_tie = float(np.sum(w * (data.scores >= 0)) / np.sum(w)) if n else None
     if boot is not None:
         if boot.cost_known and d.saving is not None:
-            known = ~(np.isnan(data.cost_b) | np.isnan(data.cost_c))
-            base = _weighted_mean(data.cost_b[known], w[known])
-            cand = _weighted_mean(data.cost_c[known], w[known])
+            base, cand = _cost_means(data)
             volume = monthly_volume.get(data.prompt_type) if monthly_volume else None
             monthly = costs.monthly_projection(volume, base, cand) if volume is not None else None
             cost = CostSummary(
@@ -961,6 +1070,16 @@ def _type_verdict(
                 monthly_requests=volume,
                 monthly_saving_usd=monthly,
             )
+            if view is not None and view.max_usd_per_request is not None:
+                cost.max_usd_per_request = view.max_usd_per_request
+                cost.over_budget = cand > view.max_usd_per_request
+            if view is not None and view.calls_per_task is not None:
+                calls = view.calls_per_task
+                cost.calls_per_task = calls
+                cost.baseline_usd_per_task = base * calls
+                cost.candidate_usd_per_task = cand * calls
+                if win_or_tie:
+                    cost.candidate_quality_adjusted_usd_per_task = cand * calls / win_or_tie
         if boot.length_known:
             ok = ~(np.isnan(data.base_chars) | np.isnan(data.cand_chars))
             mean_chars = {
@@ -987,6 +1106,7 @@ def _type_verdict(
         alpha_tested=level,
         n_prompts=data.n_clusters,
         diagnostics=diagnostics,
+        win_or_tie_rate=win_or_tie,
     )
 
 

@@ -43,6 +43,8 @@ ANALYSIS_KEYS = (
     "judge_calibration",
     "check_margin",
     "type_settings",  # the per-type checks and margins decide which pairs agree and what a gate is
+    "max_usd_per_request",  # the cost gate
+    "calls_per_task",
 )
 
 
@@ -250,6 +252,7 @@ def reanalyze(
         aborted=info.get("aborted"),
         planned_checks=info.get("judge_checks_planned"),
         labels=load_labels(folder),
+        candidates=info.get("candidates"),
     )
     verdict = analysis.verdict
     # what the run knew beside its pairs (skipped records, failures by reason ...), as compare reported it

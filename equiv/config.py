@@ -41,18 +41,66 @@ def _tuple_as_list(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+def _candidate_names(v: Any) -> Any:
+    """`candidate = "m"` or a list of models / [[candidates]] names (`--candidate` given several times)."""
+    if isinstance(v, tuple):
+        v = list(v)
+    if isinstance(v, list):
+        if not v or not all(isinstance(x, str) and x for x in v):
+            raise ValueError('name candidates in quotes: candidate = "model" or candidate = ["a", "b"]')
+        if len(set(v)) != len(v):
+            raise ValueError("a candidate is named twice")
+        if len(v) == 1:
+            return v[0]
+    return v
+
+
+class CandidateConfig(BaseModel):
+    """A candidate configuration (SPEC "Candidates"): a model and what changes around it.
+
+    `system_prompt` (text, or a .md / .txt file, or an `equiv optimize` prompts/<type>.json) replaces the
+    traffic's leading system message; `params` override the replayed sampling params (a max_tokens cap ...);
+    `last_turns` keeps only the last N user turns of the conversation (with the system message).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    system_prompt: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    last_turns: int | None = Field(default=None, ge=1)
+    # where system_prompt was read from (a file's name), set on load; not a TOML key
+    system_prompt_file: str | None = Field(default=None, exclude=True)
+
+    @field_validator("params")
+    @classmethod
+    def _sampling_only(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from equiv.schema import describe_params_error, sampling_params
+
+        try:
+            return sampling_params(v)
+        except ValidationError as err:
+            raise ValueError(describe_params_error(err, v)) from None
+
+    @property
+    def changes_prompt(self) -> bool:
+        return self.system_prompt is not None or bool(self.params) or self.last_turns is not None
+
+
 class Route(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     traffic: str
     baseline: str
-    candidate: str
+    candidate: str | list[str]  # a model, a [[candidates]] name, or several: each type goes to its recommended one
     prompt_types: list[str] | None = None
     margin: float | None = Field(default=None, gt=0, lt=1)
     per_type: int | None = Field(default=None, ge=1)
     judge: str | None = None
+    max_usd_per_request: float | None = Field(default=None, gt=0)
 
     _prompt_types_tuple = field_validator("prompt_types", mode="before")(_tuple_as_list)
+    _candidates = field_validator("candidate", mode="before")(_candidate_names)
 
 
 def _judge_names(v: Any) -> Any:
@@ -111,6 +159,8 @@ class TypeSettings(BaseModel):
     judge_template: str | None = None
     judge_check_kinds: list[JudgeCheckKind] | None = None
     rubric: str | None = Field(default=None, min_length=1)  # criteria for judges/rubric.md: text, or a file
+    max_usd_per_request: float | None = Field(default=None, gt=0)  # a cost gate: over it, the candidate is NO_GO
+    calls_per_task: float | None = Field(default=None, gt=0)  # model calls that make one task: cost per task
 
     _judge = field_validator("judge", mode="before")(_judge_names)
     _checks = field_validator("checks", mode="before")(_check_items)
@@ -155,7 +205,11 @@ class Settings(BaseModel):
     judge_retries: int = Field(default=2, ge=0, le=10)
     max_tokens_default: int = Field(default=1024, ge=1)
     baseline: str | None = None
-    candidate: str | None = None
+    # a model or a [[candidates]] name; several: one run compares the baseline with each (SPEC "Candidates")
+    candidate: str | list[str] | None = None
+    candidates: list[CandidateConfig] = Field(default_factory=list)
+    max_usd_per_request: float | None = Field(default=None, gt=0)  # cost gate per request (also per type, route)
+    calls_per_task: float | None = Field(default=None, gt=0)  # model calls per task: cost per task in reports
     types: list[str] | None = None
     skip_invalid: bool = False
     # nightly: a candidate cost per request up by more than this share since the route's last run is a regression
@@ -180,6 +234,7 @@ class Settings(BaseModel):
         return value
 
     _judge = field_validator("judge", mode="before")(_judge_names)
+    _candidate = field_validator("candidate", mode="before")(_candidate_names)
 
     @model_validator(mode="before")
     @classmethod
@@ -200,6 +255,29 @@ class Settings(BaseModel):
             raise ValueError("must name at least one prompt-type")
         return v
 
+    @field_validator("candidates")
+    @classmethod
+    def _distinct_candidates(cls, v: list[CandidateConfig]) -> list[CandidateConfig]:
+        names = [c.name for c in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two [[candidates]] are named '{twice[0]}': give each candidate its own name")
+        return v
+
+    def candidate_configs(self) -> list[CandidateConfig]:
+        """The candidates of this run, in order: those `candidate` names (a [[candidates]] name, else a
+        plain model), or every [[candidates]] entry when `candidate` is not set."""
+        names = [self.candidate] if isinstance(self.candidate, str) else list(self.candidate or [])
+        if not names:
+            return list(self.candidates)
+        by_name = {c.name: c for c in self.candidates}
+        return [by_name.get(n) or CandidateConfig(name=n, model=n) for n in names]
+
+    @property
+    def candidate_models(self) -> list[str]:
+        """Each candidate's model (distinct, in order)."""
+        return list(dict.fromkeys(c.model for c in self.candidate_configs()))
+
     def for_type(self, prompt_type: str) -> Settings:
         """These settings as one prompt-type sees them: its [types."name"] table over the top level."""
         ts = self.type_settings.get(prompt_type)
@@ -207,7 +285,16 @@ class Settings(BaseModel):
             return self
         update = {
             k: getattr(ts, k)
-            for k in ("margin", "check_margin", "per_type", "judge", "judge_template", "judge_check_kinds")
+            for k in (
+                "margin",
+                "check_margin",
+                "per_type",
+                "judge",
+                "judge_template",
+                "judge_check_kinds",
+                "max_usd_per_request",
+                "calls_per_task",
+            )
             if getattr(ts, k) is not None
         }
         return self.model_copy(update=update) if update else self
@@ -370,7 +457,50 @@ def load_settings(config_path: str | Path | None, overrides: dict[str, Any] | No
     except ValidationError as e:
         raise InputError(_format_validation_error(e, source, frozenset(given))) from None
     load_check_files(settings, source)
+    load_candidate_files(settings, source)
     return settings
+
+
+_PROMPT_FILE_SUFFIXES = (".md", ".txt", ".json")
+
+
+def load_candidate_files(settings: Settings, source: str = "settings") -> None:
+    """Each candidate's system_prompt read from its file (relative to the config's folder), so the run
+    records the prompt itself. A value that looks like a file name (one word ending .md / .txt / .json)
+    must exist: a typo never becomes the system prompt. A .json file is `equiv optimize`'s output
+    (prompts/<type>.json): its "system_prompt" is used."""
+    for i, cand in enumerate(settings.candidates):
+        raw = cand.system_prompt
+        if raw is None:
+            continue
+        where = f"{source}: key 'candidates[{i}].system_prompt'"
+        if not raw.strip():
+            raise InputError(f"{where} is empty: write the prompt, or a file path, or leave the key out")
+        looks_like_file = len(raw) < 300 and not any(ch.isspace() for ch in raw) and raw.endswith(_PROMPT_FILE_SUFFIXES)
+        if not looks_like_file:
+            continue
+        path = resolve_path(settings, raw)
+        if not path.is_file():
+            raise InputError(f"{where}: file {raw} not found (paths are relative to the config file)")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{where}: cannot read {path} as UTF-8 text ({e})") from None
+        if path.suffix == ".json":
+            import json
+
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{where}: {path} is not JSON ({e})") from None
+            prompt = data.get("system_prompt") if isinstance(data, dict) else None
+            if not isinstance(prompt, str):
+                raise InputError(f'{where}: {path} has no "system_prompt" text (an equiv optimize prompts file has)')
+            text = prompt
+        if not text.strip():
+            raise InputError(f"{where}: {path} is empty")
+        cand.system_prompt = text
+        cand.system_prompt_file = path.name
 
 
 def load_check_files(settings: Settings, source: str = "settings") -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from equiv.config import Settings
+from equiv.candidates import candidate_messages, candidate_params
+from equiv.config import CandidateConfig, Settings
 from equiv.llm import answer, client
 from equiv.llm.client import ModelSpec
 from equiv.llm.runner import Runner
@@ -13,8 +14,10 @@ from equiv.sampling import Sample
 from equiv.schema import Side, TrafficRecord
 
 
-def pair_id(record: TrafficRecord, k: int, samples: int) -> str:
-    return record.id if samples == 1 else f"{record.id}#s{k}"
+def pair_id(record: TrafficRecord, k: int, samples: int, candidate: str | None = None) -> str:
+    """A pair's id: the record's (and its sample's); a second or later candidate's pairs add `@name`."""
+    base = record.id if samples == 1 else f"{record.id}#s{k}"
+    return base if candidate is None else f"{base}@{candidate}"
 
 
 def cluster_of(sample: Sample, record: TrafficRecord) -> str:
@@ -56,17 +59,29 @@ def run_side(comp: Any) -> Side:
 
 
 async def generate(
-    rec: TrafficRecord, k: int, settings: Settings, baseline: ModelSpec, candidate: ModelSpec, runner: Runner
+    rec: TrafficRecord,
+    k: int,
+    settings: Settings,
+    baseline: ModelSpec,
+    candidate: ModelSpec,
+    runner: Runner,
+    config: CandidateConfig | None = None,
 ) -> tuple[Side, Side]:
-    """(baseline, candidate) sides of sample k of a record; raises CallError when a call fails."""
+    """(baseline, candidate) sides of sample k of a record; raises CallError when a call fails.
+
+    `config`: the candidate's configuration (its system prompt, params, context), applied to its call only;
+    its cost is that call's own tokens, so a longer system prompt costs what it costs."""
     params = dict(rec.params)
+    c_messages, c_params = rec.messages, params
+    if config is not None and config.changes_prompt:
+        c_messages, c_params = candidate_messages(config, rec.messages), candidate_params(config, params)
     if settings.baseline_source == "logged":
         base = logged_side(rec, baseline)
-        cand = await runner.call(candidate, rec.messages, params, sample=k, redact=True)
+        cand = await runner.call(candidate, c_messages, c_params, sample=k, redact=True)
     else:
         b, cand = await asyncio.gather(
             runner.call(baseline, rec.messages, params, sample=k, redact=True),
-            runner.call(candidate, rec.messages, params, sample=k, redact=True),
+            runner.call(candidate, c_messages, c_params, sample=k, redact=True),
         )
         base = run_side(b).model_copy(update=answer.side_extras(b))
     return base, run_side(cand).model_copy(update=answer.side_extras(cand))  # tool calls, filter

@@ -240,13 +240,56 @@ def _find_run_dir(run_id: str, out: Path, hints: Iterable[Any], base: Path | Non
     return p if (p / "pairs.jsonl").is_file() else None
 
 
-def _type_figures(run_dir: Path | None, history_entry_: Mapping[str, Any] | None, prompt_type: str) -> dict[str, Any]:
-    """The reference's recorded estimate, interval, level and costs: verdict.json first, else its history line."""
+def routed_choice(routing_route: Mapping[str, Any] | None, verdict: Verdict | None = None) -> dict[str, str]:
+    """Per prompt-type, the candidate configuration a multi-candidate route is watched on: the one routing.json
+    routes it to, else tonight's recommended one. Empty for a single-candidate route."""
+    out: dict[str, str] = {}
+    if verdict is not None and verdict.recommended:
+        out.update({t: n for t, n in verdict.recommended.items() if n})
+    if isinstance(routing_route, Mapping) and isinstance(routing_route.get("prompt_types"), Mapping):
+        for t, d in routing_route["prompt_types"].items():
+            if isinstance(d, Mapping) and d.get("candidate"):
+                out[str(t)] = str(d["candidate"])
+            elif isinstance(d, Mapping) and d.get("fallback", {}).get("from_candidate"):
+                out[str(t)] = str(d["fallback"]["from_candidate"])  # routed back: still watched on that one
+    return out
+
+
+def routed_verdict(verdict: Verdict, choice: Mapping[str, str]) -> Verdict:
+    """The verdict with each prompt-type's figures taken from the candidate it is routed to (`choice`);
+    a single-candidate verdict unchanged."""
+    if not verdict.candidates or not choice:
+        return verdict
+    by_name = {c.name: {tv.prompt_type: tv for tv in c.prompt_types} for c in verdict.candidates}
+    types = [by_name.get(choice.get(tv.prompt_type, ""), {}).get(tv.prompt_type, tv) for tv in verdict.prompt_types]
+    return verdict.model_copy(update={"prompt_types": types})
+
+
+def routed_pairs(pairs: Sequence[Pair], choice: Mapping[str, str], first: str | None) -> list[Pair]:
+    """Each prompt-type's pairs of the candidate it is routed to (the `first` candidate's where `choice` names
+    none); a run whose pairs name no candidate is kept whole."""
+    if not any(p.candidate_name for p in pairs):
+        return list(pairs)
+    return [p for p in pairs if (p.candidate_name or first) == choice.get(p.prompt_type, first)]
+
+
+def _type_figures(
+    run_dir: Path | None,
+    history_entry_: Mapping[str, Any] | None,
+    prompt_type: str,
+    candidate: str | None = None,
+) -> dict[str, Any]:
+    """The reference's recorded estimate, interval, level and costs: verdict.json first (the figures of
+    `candidate` when it names one of the run's candidates), else its history line."""
     if run_dir is not None and (run_dir / "verdict.json").is_file():
         try:
             data = json.loads((run_dir / "verdict.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
+        if isinstance(data, dict) and candidate is not None:
+            for c in data.get("candidates") or []:
+                if isinstance(c, dict) and c.get("name") == candidate:
+                    data = {**data, "prompt_types": c.get("prompt_types")}
         if isinstance(data, dict):
             for tv in data.get("prompt_types") or []:
                 if isinstance(tv, dict) and tv.get("prompt_type") == prompt_type:
@@ -324,12 +367,17 @@ def find_references(
             run_id = str(run_id) if run_id else None
             verdict = decision.get("verdict")
             model = decision.get("model")
-            live = verdict == "GO" and (model is None or candidate is None or model == candidate)
+            routed_to = decision.get("candidate")  # a candidate configuration (several candidates, or a named one)
+            live = verdict == "GO" and (
+                routed_to is not None or model is None or candidate is None or model == candidate
+            )
             run_dir = None
             if run_id:
                 hints = [routing_route.get("run_dir"), (by_id.get(run_id) or {}).get("run_dir")]
                 run_dir = _find_run_dir(run_id, out, hints, routing_dir)
-            figures = _type_figures(run_dir, by_id.get(run_id) if run_id else None, str(name))
+            figures = _type_figures(
+                run_dir, by_id.get(run_id) if run_id else None, str(name), str(routed_to) if routed_to else None
+            )
             refs[str(name)] = Reference(
                 prompt_type=str(name),
                 run_id=run_id,

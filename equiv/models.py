@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from equiv.config import Settings
+from equiv.config import CandidateConfig, Settings
 from equiv.errors import InputError
 from equiv.llm import client
 from equiv.llm.client import ModelSpec
@@ -16,6 +16,8 @@ class Models:
     baseline: ModelSpec
     candidate: ModelSpec
     judges: dict[str, ModelSpec]  # every judge any prompt-type uses (a panel: several), top-level first
+    # every candidate configuration with its model (SPEC "Candidates"); `candidate` is the first one's
+    candidates: list[tuple[CandidateConfig, ModelSpec]] = field(default_factory=list)
 
     @property
     def judge(self) -> ModelSpec:
@@ -30,7 +32,7 @@ def family_clashes(settings: Settings) -> list[tuple[str, str, str]]:
     """(judge, role, model) for each judge sharing the baseline's or candidate's model family."""
     out = []
     for judge in settings.all_judges():
-        for role, other in (("baseline", settings.baseline), ("candidate", settings.candidate)):
+        for role, other in (("baseline", settings.baseline), *(("candidate", c) for c in settings.candidate_models)):
             if other and (other == judge or model_family(other) == model_family(judge)):
                 out.append((judge, role, other))
     return out
@@ -38,10 +40,11 @@ def family_clashes(settings: Settings) -> list[tuple[str, str, str]]:
 
 def resolve_models(settings: Settings) -> Models:
     """Every model's price and key are checked before anything else happens (exit 2 if missing)."""
-    if not settings.baseline or not settings.candidate:
+    from equiv.candidates import resolve_candidates
+
+    if not settings.baseline:
         raise InputError("name both models: --baseline MODEL --candidate MODEL (or baseline/candidate in the config)")
-    if settings.baseline == settings.candidate:
-        raise InputError(f"baseline and candidate are the same model ({settings.baseline}): nothing to compare")
+    cands = resolve_candidates(settings)
     if settings.judge_family == "strict":
         clashes = family_clashes(settings)
         if clashes:
@@ -51,15 +54,17 @@ def resolve_models(settings: Settings) -> Models:
                 f"({model_family(judge)}, like {other}); choose a judge from another family"
             )
     judges = {name: client.resolve_model(name, settings) for name in settings.all_judges()}
+    by_model = {name: client.resolve_model(name, settings) for name in dict.fromkeys(c.model for c in cands)}
     specs = Models(
         baseline=client.resolve_model(settings.baseline, settings),
-        candidate=client.resolve_model(settings.candidate, settings),
+        candidate=by_model[cands[0].model],
         judges=judges,
+        candidates=[(c, by_model[c.model]) for c in cands],
     )
-    for name in {settings.baseline, settings.candidate, *judges}:
+    for name in {settings.baseline, *by_model, *judges}:
         settings.api_key(name)  # raises if its api_key_env is named but unset
     # a key litellm would read from the environment and cannot find: exit 2 now, naming it (the logged
     # baseline is never called, so its key is not needed)
-    called = [specs.candidate, *judges.values()] + ([specs.baseline] if settings.baseline_source == "rerun" else [])
+    called = [*by_model.values(), *judges.values()] + ([specs.baseline] if settings.baseline_source == "rerun" else [])
     client.check_credentials(called, settings)
     return specs

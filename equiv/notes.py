@@ -82,9 +82,9 @@ def model_family(name: str) -> str:
 def model_notes(settings: Settings) -> list[str]:
     """Judge self-preference risk and free local models: facts the numbers alone do not show."""
     notes = []
-    base, cand = settings.baseline, settings.candidate
+    base, cands = settings.baseline, settings.candidate_models
     for judge in settings.all_judges():
-        for role, other in (("baseline", base), ("candidate", cand)):
+        for role, other in (("baseline", base), *(("candidate", c) for c in cands)):
             if not other:
                 continue
             if other == judge:
@@ -97,7 +97,7 @@ def model_notes(settings: Settings) -> list[str]:
                     f"the judge {judge} shares the {role}'s model family ({model_family(judge)}) with {other}: "
                     f"it may prefer that family's answers; use a judge from another family"
                 )
-    for name in dict.fromkeys(n for n in (base, cand, *settings.all_judges()) if n and is_local(n)):
+    for name in dict.fromkeys(n for n in (base, *cands, *settings.all_judges()) if n and is_local(n)):
         ms = settings.model_settings(name)
         if ms.input_cost_per_mtok is None or ms.output_cost_per_mtok is None:
             notes.append(

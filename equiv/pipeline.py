@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from equiv.analyze import Analysis, analyze_run, pair_instruments
+from equiv.candidates import candidates_named
+from equiv.candidates import describe as describe_candidate
 from equiv.config import Settings
 from equiv.errors import AbortedError, InputError
 from equiv.estimate import estimate
@@ -71,6 +73,8 @@ class _Work:
     ):
         self.s, self.m, self.run, self.runner, self.on_event = settings, m, run, runner, on_event
         self.panels, self.judging, self.sample = panels, judging, sample
+        # pairs name their candidate when there are several, or when the one is a [[candidates]] configuration
+        self.named = candidates_named(m)
 
     def _extra(self, prompt_type: str, messages: list[dict[str, Any]], reference: str | None) -> dict[str, str]:
         """The type's judge-prompt variables: the label set, the pair's reference answer, the rubric."""
@@ -82,9 +86,15 @@ class _Work:
         j = self.judging[prompt_type]
         return (j.reference if reference and j.reference is not None else j.template).text
 
-    async def pair(self, rec: TrafficRecord, k: int) -> Pair:
+    def candidate_tag(self, ci: int) -> str | None:
+        """The pair-id suffix of candidate `ci`: none for the first (its ids are the records', as the
+        judge checks' are), its name for the others."""
+        return self.m.candidates[ci][0].name if ci > 0 else None
+
+    async def pair(self, rec: TrafficRecord, k: int, ci: int = 0) -> Pair:
+        config, spec = self.m.candidates[ci]
         pair = Pair(
-            pair_id=pair_id(rec, k, self.s.samples_per_prompt),
+            pair_id=pair_id(rec, k, self.s.samples_per_prompt, self.candidate_tag(ci)),
             prompt_type=rec.prompt_type,
             messages=rec.messages,
             timestamp=rec.timestamp,
@@ -92,15 +102,14 @@ class _Work:
             weight=weight_of(self.sample, rec, self.s.samples_per_prompt),
             reference=rec.reference,
             tools=rec.params.get("tools"),
+            candidate_name=config.name if self.named else None,
         )
         blind = unjudgeable(rec.messages)  # image parts: the text judge cannot see the prompt, so buy nothing
         if blind is not None:
             pair.error = blind
             return pair
         try:
-            pair.baseline, pair.candidate = await generate(
-                rec, k, self.s, self.m.baseline, self.m.candidate, self.runner
-            )
+            pair.baseline, pair.candidate = await generate(rec, k, self.s, self.m.baseline, spec, self.runner, config)
         except CallError as err:
             pair.error = f"generation failed: {err.message}"
             return pair
@@ -471,19 +480,38 @@ async def _execute(
     old_checks = [c for c in run.load_checks() if c.error is None]
     run.rewrite("checks.jsonl", old_checks)
     done = {p.pair_id for p in old_pairs}
-    work = [
-        (rec, k)
+    n_cands = len(m.candidates)
+    tags = [c.name if i > 0 else None for i, (c, _) in enumerate(m.candidates)]
+    todo = [
+        (rec, k, ci)
         for recs in sample.records.values()
         for rec in recs
         for k in range(settings.samples_per_prompt)
-        if pair_id(rec, k, settings.samples_per_prompt) not in done
+        for ci in range(n_cands)
+        if pair_id(rec, k, settings.samples_per_prompt, tags[ci]) not in done
     ]
-    n_total = sum(len(r) for r in sample.records.values()) * settings.samples_per_prompt
+    work = [(rec, k) for rec, k, ci in todo if ci == 0]  # the first candidate's: the judge checks' records
+    if n_cands > 1:
+        ids = [
+            pair_id(rec, k, settings.samples_per_prompt, tag)
+            for recs in sample.records.values()
+            for rec in recs
+            for k in range(settings.samples_per_prompt)
+            for tag in tags
+        ]
+        if len(set(ids)) < len(ids):
+            clash = next(i for i in ids if ids.count(i) > 1)
+            raise InputError(
+                f"pair id {clash} would name two pairs (a record id ends with @ and a candidate's name): "
+                "rename that candidate"
+            )
+    n_total = sum(len(r) for r in sample.records.values()) * settings.samples_per_prompt * n_cands
 
     # The judge check's sample is known before any call (it needs only baseline answers), so checks run
     # interleaved with the pairs instead of in a second, slower phase after them.
     # a prompt the judge cannot see (image parts) fails as a pair, so it is no judge check either
-    planned = old_pairs + [
+    first_old = [p for p in old_pairs if p.candidate_name in (None, m.candidates[0][0].name)]
+    planned = first_old + [
         Pair(
             pair_id=pair_id(r, k, settings.samples_per_prompt),
             prompt_type=r.prompt_type,
@@ -510,8 +538,9 @@ async def _execute(
                 "input_cost_per_mtok": s.input_per_token * 1e6,
                 "output_cost_per_mtok": s.output_per_token * 1e6,
             }
-            for s in (m.baseline, m.candidate, *m.judges.values())
+            for s in (m.baseline, *(spec for _, spec in m.candidates), *m.judges.values())
         },
+        candidates=[describe_candidate(c) for c, _ in m.candidates],
         template_hashes=tpl_hashes,
         type_judging={
             t: {
@@ -549,7 +578,7 @@ async def _execute(
         concurrency=settings.concurrency,
         max_retries=settings.max_retries,
         max_spend_usd=settings.max_spend_usd,
-        api_keys={n: settings.api_key(n) for n in {m.baseline.name, m.candidate.name, *m.judges}},
+        api_keys={n: settings.api_key(n) for n in {m.baseline.name, *(s.name for _, s in m.candidates), *m.judges}},
         default_max_tokens=settings.max_tokens_default,
         on_event=emit,
         seed=settings.seed,
@@ -567,8 +596,8 @@ async def _execute(
     emit(
         "estimate",
         {
-            "usd": estimate(work, m, settings, expected_checks, cache),
-            "pairs": len(work),
+            "usd": estimate(todo, m, settings, expected_checks, cache),
+            "pairs": len(todo),
             "done": len(done),
             "total": n_total,
             "checks": expected_checks,
@@ -581,15 +610,15 @@ async def _execute(
     aborted: str | None = None
     try:
         items: list[tuple[Any, str, str]] = []
-        for p in old_pairs:  # finished pairs whose checks did not all finish
+        for p in first_old:  # finished pairs whose checks did not all finish
             done_kinds = checked_kinds.get(p.pair_id, set())
             if p.pair_id in to_check and set(kinds_for(settings, p.prompt_type)) - done_kinds:
                 intact = (p.baseline.output or "") if p.baseline else ""
                 items.append((w.check(p, intact, done_kinds), "checks.jsonl", "check"))
-        for rec, k in work:
+        for rec, k, ci in todo:
             pid = pair_id(rec, k, settings.samples_per_prompt)
-            items.append((w.pair(rec, k), "pairs.jsonl", "pair"))
-            if pid in to_check and pid not in checked:
+            items.append((w.pair(rec, k, ci), "pairs.jsonl", "pair"))
+            if ci == 0 and pid in to_check and pid not in checked:
                 items.append((w.check_record(rec, k, checked_kinds.get(pid, set())), "checks.jsonl", "check"))
         n_checks_done = len(checked & to_check)
         emit(
@@ -625,6 +654,7 @@ async def _execute(
         aborted=aborted,
         planned_checks=info.get("judge_checks_planned"),
         labels=load_labels(run.path),
+        candidates=info["candidates"],
     )
     verdict = result.verdict
     notes = run_notes(pairs, sample, read_stats, settings)

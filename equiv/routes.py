@@ -20,7 +20,7 @@ from typing import Any
 
 from equiv.config import Route, Settings
 from equiv.errors import InputError
-from equiv.schema import Verdict
+from equiv.schema import SAMPLING_PARAMS, Verdict, VerdictLabel
 from equiv.store import utc_now, write_json_atomic, write_text_atomic
 
 ROUTING_SCHEMA_VERSION = 1
@@ -58,6 +58,8 @@ def select_routes(settings: Settings, names: list[str] | None = None) -> list[Ro
 def route_settings(settings: Settings, route: Route) -> Settings:
     """The settings one route runs with: top level as defaults, then the route's models and overrides."""
     update: dict[str, Any] = {"baseline": route.baseline, "candidate": route.candidate}
+    if route.max_usd_per_request is not None:
+        update["max_usd_per_request"] = route.max_usd_per_request
     if route.prompt_types is not None:
         if not [t for t in route.prompt_types if t]:
             raise InputError(f"route '{route.name}': prompt_types must name at least one prompt-type")
@@ -89,14 +91,47 @@ def route_traffic(settings: Settings, route: Route) -> Path | str:
 # routing.json
 
 
+def type_labels(verdict: Verdict) -> dict[str, VerdictLabel]:
+    """Each prompt-type's verdict as the gate reads it. With several candidates (SPEC "Candidates"): GO when
+    one candidate is GO (the recommended one), else INCONCLUSIVE when one still might be, else NO_GO."""
+    if verdict.candidates is None:
+        return {tv.prompt_type: tv.verdict for tv in verdict.prompt_types}
+    out: dict[str, VerdictLabel] = {}
+    for c in verdict.candidates:
+        for tv in c.prompt_types:
+            seen = out.get(tv.prompt_type)
+            rank = {"GO": 2, "INCONCLUSIVE": 1, "NO_GO": 0}
+            if seen is None or rank[tv.verdict] > rank[seen]:
+                out[tv.prompt_type] = tv.verdict
+    return out
+
+
 def route_decision(
     route: Route, verdict: Verdict, run_dir: Path | None = None, decided_at: str | None = None
 ) -> dict[str, Any]:
-    """One route's entry in routing.json: per prompt-type the model to use, its verdict and run id."""
+    """One route's entry in routing.json: per prompt-type the model to use, its verdict and run id.
+
+    With candidate configurations (verdict.json `candidates`), a prompt-type goes to its recommended
+    candidate (the cheapest GO), recorded with its name, model, params and its system prompt's hash."""
     types: dict[str, Any] = {}
-    for tv in verdict.prompt_types:
-        model = route.candidate if tv.verdict == "GO" else route.baseline
-        types[tv.prompt_type] = {"model": model, "verdict": tv.verdict, "run_id": verdict.run_id}
+    if verdict.recommended is not None and verdict.candidates is not None:
+        by_name = {c.name: c for c in verdict.candidates}
+        for t, label in type_labels(verdict).items():
+            name = verdict.recommended.get(t)
+            if name is None or name not in by_name:
+                types[t] = {"model": route.baseline, "verdict": label, "run_id": verdict.run_id}
+                continue
+            c = by_name[name]
+            decision: dict[str, Any] = {"model": c.model, "verdict": "GO", "run_id": verdict.run_id, "candidate": name}
+            for key in ("params", "system_prompt_sha256", "last_turns"):
+                if getattr(c, key) is not None:
+                    decision[key] = getattr(c, key)
+            types[t] = decision
+    else:
+        candidate = route.candidate if isinstance(route.candidate, str) else route.candidate[0]
+        for tv in verdict.prompt_types:
+            model = candidate if tv.verdict == "GO" else route.baseline
+            types[tv.prompt_type] = {"model": model, "verdict": tv.verdict, "run_id": verdict.run_id}
     entry: dict[str, Any] = {
         "baseline": route.baseline,
         "candidate": route.candidate,
@@ -137,6 +172,39 @@ def merge_routing(existing: Mapping[str, Any], decided: Mapping[str, dict[str, A
 
 def snippet_path(routing_path: Path) -> Path:
     return routing_path.with_name(routing_path.stem + SNIPPET_SUFFIX)
+
+
+def prompts_dir(routing_path: Path) -> Path:
+    """Where the routed candidates' system prompts are written: `routing.prompts/` beside routing.json."""
+    return routing_path.with_name(routing_path.stem + ".prompts")
+
+
+def write_prompt_files(routing_path: Path, decided: Mapping[str, dict[str, Any]], settings: Settings) -> list[Path]:
+    """The system prompt of every candidate a prompt-type is routed to, written beside routing.json (one file
+    per route and prompt-type, `<route>--<prompt-type>.md`), its path recorded in the decision. The text
+    comes from the config's [[candidates]] entry and must match the hash the run recorded."""
+    from equiv.candidates import prompt_hash
+
+    by_name = {c.name: c for c in settings.candidates}
+    written = []
+    for route_name, entry in decided.items():
+        for t, decision in (entry.get("prompt_types") or {}).items():
+            digest = decision.get("system_prompt_sha256")
+            if not digest:
+                continue
+            cand = by_name.get(str(decision.get("candidate")))
+            if cand is None or cand.system_prompt is None or prompt_hash(cand.system_prompt) != digest:
+                raise InputError(
+                    f"route '{route_name}' / {t}: the system prompt of candidate {decision.get('candidate')} changed "
+                    "since its run (hash differs): qualify again"
+                )
+            folder = prompts_dir(routing_path)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / (model_group(str(route_name), str(t)).replace("/", "--") + ".md")
+            write_text_atomic(path, cand.system_prompt)
+            decision["system_prompt_file"] = str(path.relative_to(routing_path.parent))
+            written.append(path)
+    return written
 
 
 def write_routing(path: Path, decided: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -198,10 +266,22 @@ def litellm_snippet(routing: Mapping[str, Any], settings: Settings) -> str:
                 lines.append(f"      api_base: {_q(ms.api_base)}")
             if ms.api_key_env:
                 lines.append(f"      api_key: {_q('os.environ/' + ms.api_key_env)}")
+            params = decision.get("params")
+            for key, value in params.items() if isinstance(params, Mapping) else ():
+                if key in SAMPLING_PARAMS:  # the candidate's params (a max_tokens cap ...), as qualified
+                    lines.append(f"      {key}: {json.dumps(value, ensure_ascii=False)}")
             lines.append("    model_info:")
             lines.append(f"      equiv_route: {_q(str(route_name))}")
             lines.append(f"      equiv_prompt_type: {_q(str(prompt_type))}")
             lines.append(f"      equiv_verdict: {_q(str(decision.get('verdict') or ''))}")
+            if decision.get("candidate"):
+                lines.append(f"      equiv_candidate: {_q(str(decision['candidate']))}")
+            if decision.get("system_prompt_sha256"):
+                # LiteLLM does not rewrite a request's messages: the application sends this system prompt
+                lines.append(f"      equiv_system_prompt_file: {_q(str(decision.get('system_prompt_file') or ''))}")
+                lines.append(f"      equiv_system_prompt_sha256: {_q(str(decision['system_prompt_sha256']))}")
+            if decision.get("last_turns"):
+                lines.append(f"      equiv_last_turns: {int(decision['last_turns'])}")
             n += 1
     if n == 0:
         lines[-1] = "model_list: []"
@@ -237,13 +317,16 @@ def qualify_summary(
             "| route | prompt-type | verdict | routes to | quality diff [CI] | saving |",
             "|---|---|:---:|---|---:|---:|",
         ]
-        for route, verdict, _run_dir in runs:
-            for tv in verdict.prompt_types:
-                model = route.candidate if tv.verdict == "GO" else route.baseline
+        for route, verdict, run_dir in runs:
+            decision = route_decision(route, verdict, run_dir)["prompt_types"]
+            for tv in _routed_views(verdict):
+                d = decision.get(tv.prompt_type, {})
+                target = d.get("candidate") or d.get("model") or route.baseline
                 saving = fmt_pct(tv.cost.saving.estimate) if tv.cost else "—"
+                label = d.get("verdict", tv.verdict)
                 lines.append(
-                    f"| {md_text(route.name, 80)} | {md_text(tv.prompt_type, 80)} | **{tv.verdict}** | "
-                    f"{md_text(model, 80)} | {fmt_interval(tv.quality_diff)} | {saving} |"
+                    f"| {md_text(route.name, 80)} | {md_text(tv.prompt_type, 80)} | **{label}** | "
+                    f"{md_text(target, 80)} | {fmt_interval(tv.quality_diff)} | {saving} |"
                 )
         lines += [
             "",
@@ -257,3 +340,16 @@ def qualify_summary(
         if part.is_file():
             lines += [f"### route {md_text(route.name, 80)}", "", part.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _routed_views(verdict: Verdict) -> list[Any]:
+    """Per prompt-type, the TypeVerdict the route's decision rests on: the recommended candidate's, else the
+    first candidate's."""
+    if verdict.candidates is None or verdict.recommended is None:
+        return list(verdict.prompt_types)
+    by_name = {c.name: {tv.prompt_type: tv for tv in c.prompt_types} for c in verdict.candidates}
+    out = []
+    for tv in verdict.prompt_types:
+        name = verdict.recommended.get(tv.prompt_type)
+        out.append(by_name.get(name, {}).get(tv.prompt_type, tv) if name else tv)
+    return out

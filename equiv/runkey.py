@@ -12,7 +12,7 @@ from equiv.config import Settings
 
 def run_key(settings: Settings, traffic_digest: str, template_digest: str, since: datetime | None = None) -> str:
     """A short hash of what defines the run: same command -> same key -> resume."""
-    names = (settings.baseline, settings.candidate, *settings.all_judges())
+    names = (settings.baseline, *settings.candidate_models, *settings.all_judges())
     models = {m: settings.model_settings(m).model_dump() for m in names if m is not None}
     window = {"since": since.isoformat()} if since is not None else {}  # absent -> keys of older runs unchanged
     # per-type instruments, judges and templates (absent -> keys of older runs unchanged)
@@ -21,6 +21,13 @@ def run_key(settings: Settings, traffic_digest: str, template_digest: str, since
         extra["types"] = {t: ts.model_dump(mode="json") for t, ts in sorted(settings.type_settings.items())}
     for key in ("judge_check_kinds", "check_margin", "judge_family"):
         if key in settings.model_fields_set:
+            extra[key] = getattr(settings, key)
+    cands = settings.candidate_configs()
+    if len(cands) > 1 or any(c.changes_prompt or c.name != c.model for c in cands):
+        # candidate configurations: their models, names, prompts and params (absent -> older keys unchanged)
+        extra["candidates"] = [c.model_dump(mode="json") for c in cands]
+    for key in ("max_usd_per_request", "calls_per_task"):
+        if getattr(settings, key) is not None:
             extra[key] = getattr(settings, key)
     blob = json.dumps(
         {

@@ -219,10 +219,11 @@ class Pair(BaseModel):
     reference: str | None = None  # the traffic's reference answer, when it carries one
     tools: list[dict[str, Any]] | None = None  # the request's tools (the tool_call gate reads them)
     decided_by: str | None = None  # "identical" / "agreement": scored 0 with no judge call
+    candidate_name: str | None = None  # which candidate configuration (SPEC "Candidates"); None: the only one
 
     @model_serializer(mode="wrap")
     def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _drop_none(handler(self), "reference", "tools", "decided_by")
+        return _drop_none(handler(self), "reference", "tools", "decided_by", "candidate_name")
 
     @property
     def cluster(self) -> str:
@@ -290,6 +291,26 @@ class CostSummary(BaseModel):
     # optional extension: projection from the traffic's volume
     monthly_requests: float | None = None
     monthly_saving_usd: float | None = None
+    # optional (SPEC "Candidates"): the cost gate, and cost per task where the config says calls_per_task
+    max_usd_per_request: float | None = None
+    over_budget: bool | None = None  # the candidate's cost per request is above max_usd_per_request
+    calls_per_task: float | None = None
+    baseline_usd_per_task: float | None = None
+    candidate_usd_per_task: float | None = None
+    # candidate cost per task / its win-or-tie rate: what one task it does not lose costs
+    candidate_quality_adjusted_usd_per_task: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(
+            handler(self),
+            "max_usd_per_request",
+            "over_budget",
+            "calls_per_task",
+            "baseline_usd_per_task",
+            "candidate_usd_per_task",
+            "candidate_quality_adjusted_usd_per_task",
+        )
 
 
 class Calibration(BaseModel):
@@ -386,6 +407,25 @@ class TypeVerdict(BaseModel):
     panel_agreement: Interval | None = None  # Fleiss' kappa across the panel's judges
     human_agreement: HumanAgreement | None = None
     margin: float | None = None  # this type's margin, when [types."name"] sets one
+    win_or_tie_rate: float | None = None  # traffic-weighted share of pairs whose score is >= 0
+
+
+class CandidateVerdict(BaseModel):
+    """One candidate configuration's verdicts (SPEC "Candidates": verdict.json `candidates`)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    model: str
+    verdict: VerdictLabel
+    prompt_types: list[TypeVerdict]
+    params: dict[str, Any] | None = None
+    system_prompt_sha256: str | None = None
+    last_turns: int | None = None
+    eval_cost_usd: float | None = None  # what this candidate's pairs cost (its calls and their judging)
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "params", "system_prompt_sha256", "last_turns", "eval_cost_usd")
 
 
 class Verdict(BaseModel):
@@ -407,3 +447,10 @@ class Verdict(BaseModel):
     ci_method: str = "percentile"
     aborted: str | None = None  # why the run stopped early (spend cap, auth ...), when it did
     notes: list[str] = Field(default_factory=list)
+    # several candidates (SPEC "Candidates"): each one's verdicts, and the cheapest GO per prompt-type
+    candidates: list[CandidateVerdict] | None = None
+    recommended: dict[str, str | None] | None = None
+
+    @model_serializer(mode="wrap")
+    def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "candidates", "recommended")

@@ -24,7 +24,13 @@ def compare(
     ],
     config: Annotated[str | None, typer.Option("--config", "-c", help="equiv.toml")] = None,
     baseline: Annotated[str | None, typer.Option(help="The model you pay for now.")] = None,
-    candidate: Annotated[str | None, typer.Option(help="The cheaper model to qualify.")] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The cheaper model to qualify, or a [[candidates]] name; repeat it to compare several "
+            "(default: every [[candidates]] entry)."
+        ),
+    ] = None,
     judge: Annotated[str | None, typer.Option(help="The judge model.")] = None,
     per_type: Annotated[int | None, typer.Option("--per-type", help="Pairs sampled per prompt-type.")] = None,
     types: Annotated[str | None, typer.Option(help="Only these prompt-types (comma-separated).")] = None,
@@ -84,7 +90,7 @@ def compare(
     settings = settings_from(
         config,
         baseline=baseline,
-        candidate=candidate,
+        candidate=(candidate[0] if len(candidate) == 1 else candidate) if candidate else None,
         judge=judge,
         per_type=per_type,
         types=split_list(types),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +33,13 @@ def _routing_route(path: Path, route: str) -> dict[str, Any] | None:
     return entry
 
 
+def _routed_reference_pairs(ref: Reference, *, choice: dict[str, str], first: str | None) -> list[Any]:
+    """The reference run's pairs of the candidate each prompt-type is routed to."""
+    from equiv.history import load_reference_pairs, routed_pairs
+
+    return routed_pairs(load_reference_pairs(ref), choice, first)
+
+
 def fall_back(
     routing: Path,
     settings: Settings,
@@ -48,21 +56,27 @@ def fall_back(
     entry = read_routing(routing).get("routes", {}).get(route)
     if not isinstance(entry, dict) or not isinstance(entry.get("prompt_types"), dict):
         return [f"{route}: not in {routing}: nothing to route back (qualify the route to manage its routing)"]
-    baseline, candidate = entry.get("baseline"), entry.get("candidate")
+    baseline = entry.get("baseline")
     now = utc_now()
     done = []
     types = dict(entry["prompt_types"])
     for name, found in regressed.items():
         decision = types.get(name)
-        if not isinstance(decision, dict) or decision.get("model") != candidate or not baseline:
+        # live: routed to a candidate (its model, or a configuration of the baseline's own model)
+        if not isinstance(decision, dict) or not baseline:
+            continue
+        if decision.get("model") == baseline and not decision.get("candidate"):
             continue
         reason = "; ".join(f.message for f in found)
+        fallback = {"at": now, "from_model": decision.get("model"), "qualified_by": decision.get("run_id")}
+        if decision.get("candidate"):
+            fallback["from_candidate"] = decision["candidate"]
         types[name] = {
             "model": baseline,
             "verdict": verdicts.get(name, decision.get("verdict")),
             "run_id": run_id,
             "reason": f"nightly regression: {reason}",
-            "fallback": {"at": now, "from_model": candidate, "qualified_by": decision.get("run_id")},
+            "fallback": fallback,
         }
         done.append(f"{route} / {name}: back to {baseline} (run {run_id}: {reason})")
     if done:
@@ -116,6 +130,9 @@ def nightly(
         read_history,
         read_night_state,
         record_findings,
+        routed_choice,
+        routed_pairs,
+        routed_verdict,
         update_night_state,
     )
     from equiv.store import RunDir, utc_now, write_text_atomic
@@ -182,12 +199,15 @@ def nightly(
         if result.aborted:  # the night stays "running": the same command resumes it
             aborted = f"route {name}: {result.aborted} (partial results in {result.run_dir}; not added to history)"
             break
-        entry = history_entry(
-            name, result.verdict, run_dir=result.run_dir, since=route_since.isoformat(), timestamp=utc_now()
-        )
+        routing_entry = _routing_route(routing, name)
+        # several candidates: each prompt-type is watched on the candidate it is routed to
+        choice = routed_choice(routing_entry, result.verdict)
+        watched = routed_verdict(result.verdict, choice)
+        first = result.verdict.candidates[0].name if result.verdict.candidates else None
+        entry = history_entry(name, watched, run_dir=result.run_dir, since=route_since.isoformat(), timestamp=utc_now())
         references = find_references(
             name,
-            _routing_route(routing, name),
+            routing_entry,
             entries,
             out,
             exclude_run_id=result.verdict.run_id,
@@ -201,7 +221,13 @@ def nightly(
                     style="yellow",
                 )
             )
-        tests = drop_tests(result.verdict, RunDir(result.run_dir).load_pairs(), references, plan.settings)
+        tests = drop_tests(
+            watched,
+            routed_pairs(RunDir(result.run_dir).load_pairs(), choice, first),
+            references,
+            plan.settings,
+            reference_pairs=partial(_routed_reference_pairs, choice=choice, first=first),
+        )
         findings, records = assess(
             name,
             entry,
@@ -226,7 +252,7 @@ def nightly(
                     name,
                     result.verdict.run_id,
                     regressed,
-                    {tv.prompt_type: tv.verdict for tv in result.verdict.prompt_types},
+                    {tv.prompt_type: tv.verdict for tv in watched.prompt_types},
                 )
                 fallbacks += did
                 entry["fallbacks"] = did

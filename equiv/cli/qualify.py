@@ -111,11 +111,20 @@ def qualify(
 ) -> None:
     """Qualify routes before switching them on: exit 0 all GO, 1 any NO_GO, 3 inconclusive, 4 aborted.
 
-    Writes routing.json (a prompt-type goes to the candidate only on GO) and routing.litellm.yaml beside it.
+    Writes routing.json (a prompt-type goes to the candidate only on GO; with several candidates, to the
+    cheapest GO) and routing.litellm.yaml beside it (and routing.prompts/ with routed system prompts).
     """
     from equiv.errors import AbortedError
     from equiv.history import HISTORY_FILE, read_history
-    from equiv.routes import qualify_summary, read_routing, route_decision, write_routing, write_snippet
+    from equiv.routes import (
+        qualify_summary,
+        read_routing,
+        route_decision,
+        type_labels,
+        write_prompt_files,
+        write_routing,
+        write_snippet,
+    )
     from equiv.store import write_json_atomic, write_text_atomic
 
     settings, plans = plan_routes(
@@ -137,6 +146,7 @@ def qualify(
     decided = {r.plan.route.name: route_decision(r.plan.route, r.result.verdict, r.result.run_dir) for r in runs}
     console = Console()
     if decided:
+        write_prompt_files(routing, decided, settings)  # the routed candidates' system prompts, beside it
         merged = write_routing(routing, decided)
         snippet = write_snippet(routing, merged, settings)
         for r in runs:
@@ -144,8 +154,9 @@ def qualify(
         console.print(Text(f"\nRouting: {routing}  (LiteLLM config: {snippet})", style="bold"))
         for name, entry in decided.items():
             for t, d in entry["prompt_types"].items():
-                console.print(Text(f"  {name} / {t}: {d['verdict']:<12} -> {d['model']}"))
-    code = gate_code([r.result.verdict.verdict for r in runs])
+                via = f" ({d['candidate']})" if d.get("candidate") and d["candidate"] != d["model"] else ""
+                console.print(Text(f"  {name} / {t}: {d['verdict']:<12} -> {d['model']}{via}"))
+    code = gate_code([label for r in runs for label in type_labels(r.result.verdict).values()])
     summary_path = summary or out / "summary.md"
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(summary_path, qualify_summary(runs_for_summary(runs), routing, code, aborted))

@@ -6,7 +6,8 @@ loopback OpenAI-compatible server of the integration tests (equiv.testing.loopba
 Generators (``fake/skill-NN[-vK][-ctxC][-verbose]``): the "facts" of a prompt are the distinct content words
 of its last user message; a model of skill NN mentions each fact with probability NN% and otherwise
 writes a vague word in its place (decided by a hash of model, prompt and fact, so it is reproducible).
-``-vK`` is another model of the same skill
+``-instr`` (last) is only as good as its instructions: at its skill when a system message
+asks for "every detail", at half of it otherwise. ``-vK`` is another model of the same skill
 (different draws); ``-ctxC`` loses track in long prompts (facts after the C-th are recalled with
 half the skill); ``-verbose`` pads about half of its answers with filler (a model that is verbose
 on some prompts, so length and quality can be told apart).
@@ -91,6 +92,8 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
     if not m:
         raise ValueError(f"unknown fake generator {model!r}: use fake/skill-NN[-vK][-ctxC][-verbose]")
     skill = int(m.group(1)) / 100
+    if m.group("instr") and not _instructed(messages):
+        skill /= 2  # only as good as its instructions
     stem = _stem(m)
     prompt = _last_user(messages)
     # a missed fact becomes a vague word, so an answer's length says little about its quality
@@ -107,7 +110,17 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
     return answer
 
 
-_GENERATOR = re.compile(r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?((?:-tools|-filtered|-filtercut|-empty)*)")
+_GENERATOR = re.compile(
+    r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?((?:-tools|-filtered|-filtercut|-empty)*)(?P<instr>-instr)?"
+)
+# what an -instr generator needs to read in its system prompt to work at its skill
+INSTRUCTION = "every detail"
+
+
+def _instructed(messages: list[dict[str, Any]]) -> bool:
+    return any(m.get("role") == "system" and INSTRUCTION in content_text(m).lower() for m in messages)
+
+
 _BEHAVIOURS = ("tools", "filtered", "filtercut", "empty")
 
 
