@@ -117,7 +117,9 @@ def test_candidate_flag_picks_candidates_and_a_cap_in_params(equiv_cli, server, 
     assert [c["name"] for c in v["candidates"]] == ["mini-capped", "mini"]
     assert v["candidates"][0]["params"] == {"max_tokens": 150}
     sent = [r["max_tokens"] for r in server.requests if r["model"] == CHEAP]
-    assert sent.count(150) == 80 and sent.count(200) == 80  # the cap on one candidate's calls, the traffic's on the other
+    assert (
+        sent.count(150) == 80 and sent.count(200) == 80
+    )  # the cap on one candidate's calls, the traffic's on the other
     assert any("correction = none" in n for n in v["notes"])  # several candidates, no correction: said
 
 
