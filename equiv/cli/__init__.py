@@ -52,7 +52,7 @@ def user_errors(fn: F) -> F:
 
 
 def _register() -> None:
-    from equiv.cli import calibrate, compare, history, label, nightly, qualify, report  # noqa: F401
+    from equiv.cli import calibrate, compare, history, label, nightly, optimize, qualify, report  # noqa: F401
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ loopback OpenAI-compatible server of the integration tests (equiv.testing.loopba
 Generators (``fake/skill-NN[-vK][-ctxC][-verbose]``): the "facts" of a prompt are the distinct content words
 of its last user message; a model of skill NN mentions each fact with probability NN% and otherwise
 writes a vague word in its place (decided by a hash of model, prompt and fact, so it is reproducible).
+``-memo`` (last) memorizes: perfect on a prompt its system prompt quotes verbatim, at half its skill
+otherwise (what a search that copies training prompts into the prompt would exploit).
 ``-instr`` (last) is only as good as its instructions: at its skill when a system message
 asks for "every detail", at half of it otherwise. ``-vK`` is another model of the same skill
 (different draws); ``-ctxC`` loses track in long prompts (facts after the C-th are recalled with
@@ -94,6 +96,8 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
     skill = int(m.group(1)) / 100
     if m.group("instr") and not _instructed(messages):
         skill /= 2  # only as good as its instructions
+    if m.group("memo"):  # a model that has seen this very prompt in its instructions answers it perfectly
+        skill = 1.0 if _memorized(messages) else skill / 2
     stem = _stem(m)
     prompt = _last_user(messages)
     # a missed fact becomes a vague word, so an answer's length says little about its quality
@@ -111,10 +115,15 @@ def generate(model: str, messages: list[dict[str, Any]], sample: int = 0) -> str
 
 
 _GENERATOR = re.compile(
-    r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?((?:-tools|-filtered|-filtercut|-empty)*)(?P<instr>-instr)?"
+    r"skill-(\d{1,3})(-v\d+)?(-ctx\d+)?(-verbose)?((?:-tools|-filtered|-filtercut|-empty)*)(?P<instr>-instr)?(?P<memo>-memo)?"
 )
 # what an -instr generator needs to read in its system prompt to work at its skill
 INSTRUCTION = "every detail"
+
+
+def _memorized(messages: list[dict[str, Any]]) -> bool:
+    last = _last_user(messages).strip()
+    return bool(last) and any(m.get("role") == "system" and last in content_text(m) for m in messages)
 
 
 def _instructed(messages: list[dict[str, Any]]) -> bool:
@@ -224,13 +233,35 @@ def judge_logprobs(model: str, messages: list[dict[str, Any]]) -> dict[str, floa
     return _biased_logprobs(ca, cb)
 
 
+def reflect(messages: list[dict[str, Any]], model: str = "fake/reflect") -> str:
+    """Reply of the simulated reflection model ``fake/reflect`` (equiv optimize): it reads the current system
+    prompt between <current_prompt> tags and proposes it with one more instruction, in a fenced block (the
+    first proposal asks for every detail, which is what an ``-instr`` generator needs)."""
+    prompt = (_between("\n".join(content_text(m) for m in messages), "current_prompt") or "").strip()
+    if prompt.startswith("(empty"):
+        prompt = ""
+    extra = (
+        "Mention every detail of the request, in its order."
+        if INSTRUCTION not in prompt.lower()
+        else "Keep the answer short."
+    )
+    if model.endswith("reflect-copy"):  # copies the judged requests into the prompt: memorizing, not learning
+        text = "\n".join(content_text(m) for m in messages)
+        shown = re.findall(r"request: user: (.*?)\nassistant's answer:", text, flags=re.S)
+        extra = "Known requests:\n" + "\n".join(s.strip() for s in shown)
+    return f"Here is the improved prompt.\n\n```\n{(prompt + ' ' + extra).strip()}\n```\n"
+
+
 def is_judge(model: str) -> bool:
     return model.split("/", 1)[-1].startswith("judge")
 
 
 def reply(model: str, messages: list[dict[str, Any]], sample: int = 0) -> tuple[str, int, int]:
     """(text, prompt_tokens, completion_tokens) of a simulated call."""
-    text = judge(model, messages) if is_judge(model) else generate(model, messages, sample)
+    if model.split("/", 1)[-1] in ("reflect", "reflect-copy"):
+        text = reflect(messages, model)
+    else:
+        text = judge(model, messages) if is_judge(model) else generate(model, messages, sample)
     prompt_tokens = sum(count_tokens(content_text(m)) + 3 for m in messages)
     return text, prompt_tokens, count_tokens(text)
 
