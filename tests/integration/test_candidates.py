@@ -24,7 +24,9 @@ TUNED = "You answer support tickets. Mention every detail of the customer's mess
 CHEAP = "skill-99-v2-instr"
 
 
-def _config(path: Path, srv: LoopbackServer, *, candidates: list[dict[str, Any]], **top: Any) -> Path:
+def _config(
+    path: Path, srv: LoopbackServer, *, candidates: list[dict[str, Any]], cheap: str = CHEAP, **top: Any
+) -> Path:
     lines = ['baseline = "openai/skill-95"', 'judge = "openai/judge"']
     defaults = {"concurrency": 8, "bootstrap": 2000, "max_spend_usd": 5.0, "timeout_s": 5.0, "per_type": 40}
     for k, v in {**defaults, **top}.items():
@@ -36,7 +38,7 @@ def _config(path: Path, srv: LoopbackServer, *, candidates: list[dict[str, Any]]
                 lines.append("params = {" + ", ".join(f"{pk} = {json.dumps(pv)}" for pk, pv in v.items()) + "}")
             else:
                 lines.append(f"{k} = {json.dumps(v)}")
-    for name in ("skill-95", CHEAP, "judge"):
+    for name in ("skill-95", cheap, "judge"):
         pin, pout = PRICES.get(name, (0.15, 0.6))
         lines += [
             f'[models."openai/{name}"]',
@@ -191,3 +193,40 @@ def test_qualify_routes_each_type_to_its_recommended_configuration(equiv_cli, se
     assert entries["triage"]["litellm_params"]["max_tokens"] == 150
     assert entries["triage"]["model_info"]["equiv_candidate"] == "mini-tuned"
     assert entries["triage"]["model_info"]["equiv_system_prompt_file"] == types["triage"]["system_prompt_file"]
+
+
+def test_nightly_fallback_on_a_multi_candidate_route(equiv_cli, tmp_path):
+    """A route qualified with two configurations is watched, per type, on the one routing.json routes it
+    to; a regression of that one falls back to the baseline, naming the configuration."""
+    from datetime import timedelta
+
+    from .route_config import write_traffic
+
+    routing = tmp_path / "routing.json"
+    with LoopbackServer(seed=1, aliases={"cand": CHEAP}) as srv:
+        write_traffic(tmp_path / "traffic.jsonl", ["triage"], 40, age=timedelta(hours=1))
+        plain, tuned = {**PLAIN, "model": "openai/cand"}, {**WITH_PROMPT, "model": "openai/cand"}
+        config = _config(tmp_path / "equiv.toml", srv, candidates=[plain, tuned], cheap="cand", correction="holm")
+        with config.open("a") as f:
+            f.write(
+                '[[routes]]\nname = "support"\ntraffic = "traffic.jsonl"\nbaseline = "openai/skill-95"\n'
+                'candidate = ["mini", "mini-tuned"]\n'
+            )
+        common = ["--config", str(config), "--out", str(tmp_path / "reports"), "--routing", str(routing), "--quiet"]
+        q = equiv_cli("qualify", *common)
+        assert q.exit_code == 0, q.stdout + q.stderr
+        decided = json.loads(routing.read_text())["routes"]["support"]["prompt_types"]["triage"]
+        assert decided["candidate"] == "mini-tuned" and decided["verdict"] == "GO"
+
+        write_traffic(tmp_path / "traffic.jsonl", ["triage"], 40, age=timedelta(hours=1), seed=107)
+        srv.aliases["cand"] = "skill-60"  # the cheap model got worse, whatever its prompt
+        r = equiv_cli("nightly", "--since", "24h", "--fallback", *common)
+    assert r.exit_code == 1, r.stdout + r.stderr
+    routed = json.loads(routing.read_text())["routes"]["support"]["prompt_types"]["triage"]
+    assert routed["model"] == "openai/skill-95" and "candidate" not in routed
+    assert routed["fallback"]["from_candidate"] == "mini-tuned"
+    assert routed["reason"].startswith("nightly regression")
+    assert "FALLBACK support / triage: back to openai/skill-95" in r.stdout
+    history = [json.loads(line) for line in (tmp_path / "reports" / "history.jsonl").read_text().splitlines()]
+    night = history[-1]["prompt_types"]["triage"]
+    assert night["verdict"] == "NO_GO" and night["nightly"]["reference_run_id"] == decided["run_id"]
