@@ -15,7 +15,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from equiv.schema import (
     Judgment,
     KindCheckResult,
     Pair,
+    SequentialSummary,
     Side,
     TypeVerdict,
     Verdict,
@@ -44,6 +45,7 @@ from equiv.schema import (
 )
 from equiv.stats import bootstrap as bs
 from equiv.stats import instruments as ins
+from equiv.stats import sequential as sq
 from equiv.stats.agreement import Labelled, human_agreement
 from equiv.stats.calibrate import calibrate
 from equiv.stats.decide import (
@@ -569,6 +571,7 @@ def _decide_at(
     tools: ins.TypeInstruments | None = None,
     human: HumanAgreement | None = None,
     length_control: bool = True,
+    seq: sq.SequentialResult | None = None,
 ) -> _Decided:
     raw = lc = save = None
     fallback = False
@@ -608,7 +611,17 @@ def _decide_at(
             for g in (tools.gates if tools is not None else [])
         ),
         human=human,
+        sequential=(seq.decided_by or "none") if seq is not None else None,
+        sequential_words=_sequential_words(seq, alpha) if seq is not None else "",
     )
+    if seq is not None:
+        why = (
+            "the sequential test is still undecided: a larger per_type continues it (the prompts already judged "
+            "are kept)"
+            if seq.decided_by is None
+            else None
+        )
+        ev = replace(ev, samples_needed=None, needed_why_not=why)
     label, reasons = decide(ev)
     budget = settings.max_usd_per_request
     if budget is not None and boot is not None and boot.cost_known:
@@ -629,6 +642,70 @@ def _decide_at(
         samples_needed=need if label == "INCONCLUSIVE" else None,
         bca_fallback=fallback,
     )
+
+
+def _sequential_words(seq: sq.SequentialResult, alpha: float) -> str:
+    bar = f"1/alpha = {1 / alpha:.3g}"
+    if seq.decided_by is None:
+        return (
+            f"sequential test (anytime-valid, alpha {alpha:.4g}) undecided after all {seq.n} prompts: "
+            f"largest e-value {seq.e_value:.3g} < {bar}"
+        )
+    what = "not worse than the margin" if seq.decided_by == "GO" else "worse by more than the margin"
+    return (
+        f"sequential test (anytime-valid, alpha {alpha:.4g}): {seq.decided_by} at prompt {seq.stopped_at} of "
+        f"{seq.n} (e-value {seq.e_value:.3g} >= {bar}): {what}, valid under optional stopping"
+    )
+
+
+def sequential_decision(
+    pairs: list[Pair],
+    results: list[PairResult],
+    settings: Settings,
+    prompt_type: str,
+    n_tests: int,
+    recorded: Sequence[str] | None,
+) -> str | None:
+    """Where a live --sequential run stands for one candidate x type: "GO" / "NO_GO" once its test has
+    decided on the prompts in hand (in their fixed order), else None. The same test the analysis replays."""
+    alpha = settings.alpha / (n_tests if settings.correction != "none" else 1)
+    margin = settings.for_type(prompt_type).margin
+    _, result = _sequential_prefix(pairs, results, margin, alpha, settings.seed, prompt_type, recorded)
+    return result.decided_by
+
+
+def _sequential_prefix(
+    pairs: list[Pair],
+    results: list[PairResult],
+    margin: float,
+    alpha: float,
+    seed: int,
+    prompt_type: str,
+    recorded: Sequence[str] | None,
+) -> tuple[tuple[list[Pair], list[PairResult]], sq.SequentialResult]:
+    """The sequential test over a type's prompts (clusters) in their fixed order (`recorded`, else the seeded
+    one), and the pairs of the prompts up to where it stopped. A prompt's score is the weighted mean of its
+    usable pairs; prompts without one are skipped (as the fixed-n analysis excludes failed pairs)."""
+    clusters = list(dict.fromkeys(r.cluster for r in results))
+    order = [c for c in recorded if c in set(clusters)] if recorded else []
+    order += [c for c in sq.fixed_order([c for c in clusters if c not in set(order)], seed, prompt_type)]
+    totals: dict[str, list[float]] = {}
+    for r in results:
+        if r.score is not None and r.error is None:
+            acc = totals.setdefault(r.cluster, [0.0, 0.0])
+            acc[0] += r.weight * r.score
+            acc[1] += r.weight
+    usable = [c for c in order if c in totals]
+    result = sq.run(
+        [totals[c][0] / totals[c][1] for c in usable], margin, alpha, weights=[totals[c][1] for c in usable]
+    )
+    result = replace(result, n=max(len(order), len(recorded or ())))  # the type's prompts: the recorded order holds all
+    if result.stopped_at < len(usable):
+        last = order.index(usable[result.stopped_at - 1])
+        kept = set(order[: last + 1])
+        keep = [i for i, r in enumerate(results) if r.cluster in kept]
+        return ([pairs[i] for i in keep], [results[i] for i in keep]), result
+    return (pairs, results), result
 
 
 def _most_common(counts: Counter[str]) -> str | None:
@@ -657,6 +734,7 @@ def analyze_run(
     planned_checks: Mapping[str, int] | None = None,
     labels: Mapping[str, str] | None = None,
     candidates: Sequence[Mapping[str, Any]] | None = None,
+    sequential_order: Mapping[str, Sequence[str]] | None = None,
 ) -> Analysis:
     """The verdict with the per-pair and per-check results it rests on.
 
@@ -693,6 +771,16 @@ def analyze_run(
             by_unit[(c, t)] = by_type[t]
     units = sorted(by_unit, key=lambda u: (list(groups).index(u[0]), u[1]))
     type_names = sorted({t for _, t in units})
+    seq: dict[tuple[str | None, str], sq.SequentialResult] = {}
+    seq_level: dict[tuple[str | None, str], float] = {}
+    if settings.sequential:  # each type's prompts in their fixed order, up to where the sequential test stopped
+        for u in units:
+            k_tests = len(units) if settings.correction != "none" else 1
+            seq_level[u] = settings.alpha / k_tests
+            recorded = (sequential_order or {}).get(u[1])
+            by_unit[u], seq[u] = _sequential_prefix(
+                *by_unit[u], settings.for_type(u[1]).margin, seq_level[u], settings.seed, u[1], recorded
+            )
     views = {t: settings.for_type(t) for t in type_names}  # each type's own margin, check_margin ...
     # a type decided by agreement checks applies no length control (SPEC "Length control")
     length_control = {t: not any(not c.gate for c in settings.checks_for(t)) for t in type_names}
@@ -722,14 +810,23 @@ def analyze_run(
     def decided(u: tuple[str | None, str], level: float) -> _Decided:
         t = u[1]
         return _decide_at(
-            boots[u], judged[u], level, views[t], jcs[t], ignored[t], tools[u], humans.get(u), length_control[t]
+            boots[u],
+            judged[u],
+            level,
+            views[t],
+            jcs[t],
+            ignored[t],
+            tools[u],
+            humans.get(u),
+            length_control[t],
+            seq.get(u),
         )
 
     tests = {label_of(u): u for u in units}
     k = len(units)
     stopped: str | None = None
     not_reached: tuple[str, ...] = ()
-    if settings.correction == "bonferroni":
+    if settings.correction == "bonferroni" or (settings.sequential and settings.correction == "holm"):
         levels = bonferroni_levels(list(tests), settings.alpha)
     elif settings.correction == "holm":
         pvals = {name: (b.p_value if (b := boots[u]) is not None else 1.0) for name, u in tests.items()}
@@ -752,7 +849,10 @@ def analyze_run(
         d = decided(u, level)
         label, reasons = d.label, list(d.reasons)
         if settings.correction != "none" and k > 1:
-            reasons.append(f"tested at alpha {level:.4g} ({settings.correction} correction over {over})")
+            how: str = settings.correction
+            if settings.sequential and how == "holm":
+                how = "Bonferroni: with --sequential, holm's step-down is replaced by its first step"
+            reasons.append(f"tested at alpha {level:.4g} ({how} correction over {over})")
         if label == "GO" and name in not_reached:
             label = "INCONCLUSIVE"
             reasons.insert(0, f"Holm's procedure stopped at '{stopped}', so this prompt-type cannot be GO")
@@ -796,6 +896,11 @@ def analyze_run(
             tv.margin = views[t].margin
         if tv.judge_check is not None and tv.judge_check.by_kind:
             tv.reasons.extend(_sensitivity_words(tv.judge_check))
+        if u in seq:
+            r = seq[u]
+            tv.sequential = SequentialSummary(
+                stopped_at=r.stopped_at, decided_by=r.decided_by, e_value=r.e_value, n_available=r.n, alpha=seq_level[u]
+            )
         verdicts[u] = tv
 
     n_cal = sum(c.n_pairs for c in calibration.values())
@@ -845,7 +950,9 @@ def analyze_run(
                 "raises the chance of a false GO; set correction = holm (or bonferroni) to control it over every "
                 "candidate x prompt-type test"
             )
-    return Analysis(verdict=verdict, pairs=all_results, checks=checked)
+    by_id = {r.pair_id: r for r in all_results}  # in the order of the input pairs, whatever the candidates
+    ordered = [by_id[p.pair_id] for p in pairs if p.pair_id in by_id]
+    return Analysis(verdict=verdict, pairs=ordered if len(ordered) == len(all_results) else all_results, checks=checked)
 
 
 _CANDIDATE_KEYS = ("name", "model", "params", "system_prompt_sha256", "last_turns")

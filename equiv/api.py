@@ -45,6 +45,7 @@ ANALYSIS_KEYS = (
     "type_settings",  # the per-type checks and margins decide which pairs agree and what a gate is
     "max_usd_per_request",  # the cost gate
     "calls_per_task",
+    "sequential",
 )
 
 
@@ -253,6 +254,7 @@ def reanalyze(
         planned_checks=info.get("judge_checks_planned"),
         labels=load_labels(folder),
         candidates=info.get("candidates"),
+        sequential_order=(info.get("sequential") or {}).get("order"),
     )
     verdict = analysis.verdict
     # what the run knew beside its pairs (skipped records, failures by reason ...), as compare reported it

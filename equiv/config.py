@@ -196,6 +196,8 @@ class Settings(BaseModel):
     format: str | None = None
     where: list[str] = Field(default_factory=list)
     redact: list[str] | str | None = None
+    # --sequential (SPEC "Spending less"): prompts in a seeded order, each type stops when an anytime-valid test decides
+    sequential: bool = False
     judge_check: bool = True
     judge_check_fraction: float = Field(default=0.10, gt=0, le=1)
     judge_check_min: int = Field(default=10, ge=0)

@@ -38,6 +38,7 @@ from equiv.notes import model_family, model_notes, run_notes
 from equiv.runkey import run_key
 from equiv.sampling import Sample, stratified_sample
 from equiv.schema import Check, Pair, Side, TrafficRecord, Verdict
+from equiv.stats.sequential import MIN_PROMPTS, fixed_order
 from equiv.store import CALLS, RunDir, find_run, new_run_id, utc_now
 from equiv.traffic import ReadStats, file_digest, read_traffic
 from equiv.traffic.paths import TrafficPath, traffic_display
@@ -564,6 +565,15 @@ async def _execute(
         monthly_volume=sample.monthly_volume(),
         judge_checks_planned=dict(Counter(p.prompt_type for p in check_plan)) if settings.judge_check else None,
     )
+    if settings.sequential:  # the order is fixed, and recorded, before any verdict is seen
+        info["sequential"] = {
+            "order": {
+                t: fixed_order([cluster_of(sample, r) for r in recs], settings.seed, t)
+                for t, recs in sample.records.items()
+            },
+            "first_look": MIN_PROMPTS,
+            "look": SEQUENTIAL_LOOK,
+        }
     local_models = current_local_models()
     if local_models is not None:
         info["local_models"] = local_models.describe()
@@ -617,7 +627,8 @@ async def _execute(
                 items.append((w.check(p, intact, done_kinds), "checks.jsonl", "check"))
         for rec, k, ci in todo:
             pid = pair_id(rec, k, settings.samples_per_prompt)
-            items.append((w.pair(rec, k, ci), "pairs.jsonl", "pair"))
+            if not settings.sequential:
+                items.append((w.pair(rec, k, ci), "pairs.jsonl", "pair"))
             if ci == 0 and pid in to_check and pid not in checked:
                 items.append((w.check_record(rec, k, checked_kinds.get(pid, set())), "checks.jsonl", "check"))
         n_checks_done = len(checked & to_check)
@@ -629,7 +640,10 @@ async def _execute(
                 "done": len(done) + n_checks_done,
             },
         )
-        await w.drain(items)
+        if settings.sequential:
+            await _sequential_looks(w, settings, sample, todo, items, info["sequential"]["order"])
+        else:
+            await w.drain(items)
     except AbortedError as err:
         aborted = err.message
     except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels this task): stop buying, report what is done
@@ -655,6 +669,7 @@ async def _execute(
         planned_checks=info.get("judge_checks_planned"),
         labels=load_labels(run.path),
         candidates=info["candidates"],
+        sequential_order=(info.get("sequential") or {}).get("order"),
     )
     verdict = result.verdict
     notes = run_notes(pairs, sample, read_stats, settings)
@@ -677,6 +692,56 @@ async def _execute(
     run.write_run_info(info)
     write_reports(run.path, result, pairs, checks, info)
     return RunResult(run_dir=run.path, verdict=verdict, aborted=aborted, info=info)
+
+
+SEQUENTIAL_LOOK = 10  # prompts per candidate x type between two looks of the sequential test (after the first 30)
+
+
+async def _sequential_looks(
+    w: _Work,
+    settings: Settings,
+    sample: Sample,
+    todo: list[tuple[TrafficRecord, int, int]],
+    first_items: list[tuple[Any, str, str]],
+    order: dict[str, list[str]],
+) -> None:
+    """--sequential: each candidate x type buys its prompts in their fixed order, a look at a time (the first
+    30 prompts, then 10), and stops at the first look where its anytime-valid test has decided (the analysis
+    replays the same test on the same order, so it stops at the same prompt). A look is bought concurrently."""
+    from equiv.analyze import pair_results, sequential_decision
+
+    rank = {t: {c: i for i, c in enumerate(cs)} for t, cs in order.items()}
+    spp = settings.samples_per_prompt
+    queues: dict[tuple[int, str], list[tuple[TrafficRecord, int, int]]] = {}
+    for rec, k, ci in sorted(todo, key=lambda x: (rank[x[0].prompt_type].get(cluster_of(sample, x[0]), 0), x[1])):
+        queues.setdefault((ci, rec.prompt_type), []).append((rec, k, ci))
+    names = [c.name for c, _ in w.m.candidates]
+    units = [(ci, t) for ci in range(len(names)) for t in sample.records]
+
+    def unit_pairs(pairs: list[Pair], ci: int, t: str) -> list[Pair]:
+        if w.named:
+            return [p for p in pairs if p.prompt_type == t and p.candidate_name == names[ci]]
+        return [p for p in pairs if p.prompt_type == t]
+
+    active = set(units)
+    look = 0
+    while True:
+        pairs = w.run.load_pairs()  # decide on what is in hand before buying more (a resumed run may be decided)
+        for ci, t in sorted(active):
+            mine = unit_pairs(pairs, ci, t)
+            results, _ = pair_results(mine, settings.judge_calibration, settings.checks_for)
+            if sequential_decision(mine, results, settings, t, len(units), order.get(t)) is not None:
+                active.discard((ci, t))
+        batch = list(first_items) if look == 0 else []
+        n = (MIN_PROMPTS if look == 0 else SEQUENTIAL_LOOK) * spp
+        for u in sorted(active):
+            queue = queues.get(u) or []
+            take, queues[u] = queue[:n], queue[n:]
+            batch += [(w.pair(rec, k, ci), "pairs.jsonl", "pair") for rec, k, ci in take]
+        if not batch:
+            return
+        await w.drain(batch)
+        look += 1
 
 
 def write_reports(

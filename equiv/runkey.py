@@ -26,6 +26,8 @@ def run_key(settings: Settings, traffic_digest: str, template_digest: str, since
     if len(cands) > 1 or any(c.changes_prompt or c.name != c.model for c in cands):
         # candidate configurations: their models, names, prompts and params (absent -> older keys unchanged)
         extra["candidates"] = [c.model_dump(mode="json") for c in cands]
+    if settings.sequential:
+        extra["sequential"] = True
     for key in ("max_usd_per_request", "calls_per_task"):
         if getattr(settings, key) is not None:
             extra[key] = getattr(settings, key)

@@ -379,6 +379,16 @@ class HumanAgreement(BaseModel):
     position_consistency: Interval | None  # of the labelled pairs judged in both orders
 
 
+class SequentialSummary(BaseModel):
+    """SPEC "Spending less": verdict.json per type `sequential`."""
+
+    stopped_at: int  # distinct prompts used when the type stopped (all of them when no test decided)
+    decided_by: str | None  # "GO" / "NO_GO": the test that crossed 1/alpha; None: undecided at per_type
+    e_value: float  # the deciding test's wealth at the stop (else the larger of the two at the end)
+    n_available: int  # distinct prompts the type had
+    alpha: float  # the level each of its two tests ran at
+
+
 class TypeVerdict(BaseModel):
     model_config = ConfigDict(extra="allow")
     prompt_type: str
@@ -408,6 +418,7 @@ class TypeVerdict(BaseModel):
     human_agreement: HumanAgreement | None = None
     margin: float | None = None  # this type's margin, when [types."name"] sets one
     win_or_tie_rate: float | None = None  # traffic-weighted share of pairs whose score is >= 0
+    sequential: SequentialSummary | None = None  # --sequential: where the anytime-valid test stopped
 
 
 class CandidateVerdict(BaseModel):

@@ -74,6 +74,14 @@ def compare(
         str | None,
         typer.Option("--prompt-type-field", help="The (dotted) field of a record that names its prompt-type."),
     ] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential",
+            help="Prompts in a seeded order; each type stops as soon as an anytime-valid test decides "
+            "(or at --per-type).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compare baseline and candidate on sampled traffic; write reports/<run_id>/ and print the verdict."""
@@ -109,6 +117,7 @@ def compare(
         format=traffic_format,
         where=where or None,
         prompt_type_field=prompt_type_field,
+        sequential=sequential or None,
     )
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:

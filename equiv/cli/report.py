@@ -48,6 +48,14 @@ def report(
         ),
     ] = None,
     types: Annotated[str | None, typer.Option(help="Only these prompt-types (comma-separated).")] = None,
+    sequential: Annotated[
+        bool | None,
+        typer.Option(
+            "--sequential/--no-sequential",
+            help="Replay the run in its recorded (else seeded) order with the anytime-valid sequential test: "
+            "where each type would have stopped, and its verdict there.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -72,6 +80,7 @@ def report(
         "judge_calibration": judge_calibration,
         "judge_check": judge_check,
         "types": split_list(types),
+        "sequential": sequential,
     }
     again = reanalyze(target, config=config, **flags)
     result, settings, pairs, checks, info = again.analysis, again.settings, again.pairs, again.checks, again.info
@@ -117,8 +126,9 @@ def _flag_words(config: str | None, flags: Mapping[str, object]) -> list[str]:
     for key, value in flags.items():
         if value is None:
             continue
-        if key == "judge_check":
-            words.append("--judge-check" if value else "--no-judge-check")
+        if key in ("judge_check", "sequential"):
+            flag = key.replace("_", "-")
+            words.append(f"--{flag}" if value else f"--no-{flag}")
         elif key == "types" and isinstance(value, list):
             words += ["--types", ",".join(map(str, value))]
         else:

@@ -30,16 +30,25 @@ from equiv.report import instruments as ins
 from equiv.report.instruments import has_instruments
 from equiv.report.markdown import (
     DASH,
+    KEEP_BASELINE,
+    baseline_cost,
+    budget_text,
+    candidate_config_parts,
+    candidate_types,
     fmt_interval,
+    fmt_params,
     fmt_pct,
     fmt_pct_interval,
     fmt_rate,
     fmt_signed,
     fmt_usd,
     reproduce_command,
+    several_candidates,
+    short_sha,
+    type_verdict_of,
 )
 from equiv.report.warnings import type_warnings
-from equiv.schema import Check, Judgment, Pair, TypeVerdict, Verdict
+from equiv.schema import CandidateVerdict, Check, Judgment, Pair, TypeVerdict, Verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -399,6 +408,266 @@ def _forest(verdict: Verdict, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# several candidates (SPEC "Candidates"): their verdicts and the cost-quality frontier, from the verdict
+
+FRONTIER_W, FRONTIER_H = 600, 330
+FRONTIER_LEFT, FRONTIER_RIGHT, FRONTIER_TOP, FRONTIER_BOTTOM = 62, 26, 26, 52
+POINT_LABEL_CHARS = 22
+
+
+def _nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
+    """Round values (1, 2, 5 x a power of ten apart) from lo to hi, for a linear money axis."""
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / max_ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    return [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
+
+
+def _tick_usd(v: float) -> str:
+    """A round money tick, as short as it is exact ($0.00005, $0.0002, $1.5)."""
+    text = f"{v:.10f}".rstrip("0").rstrip(".")
+    return "$" + (text if text not in ("", "-0") else "0")
+
+
+def _cost_axis(costs: Sequence[float]) -> tuple[Any, list[float], bool]:
+    """(value -> share of the axis, ticks, log scale?): log when every cost is positive and they span a
+    factor of 8 or more (a cheap model is often 20x cheaper: on a linear axis every candidate would sit at 0)."""
+    top = max(costs)
+    if min(costs) > 0 and top / min(costs) >= 8:
+        lmin, lmax = math.log10(min(costs)), math.log10(top)
+        pad = (lmax - lmin) * 0.08
+        lo, hi = lmin - pad, lmax + pad
+        ticks = []
+        for digits in ((1, 2, 5), (1,)):
+            ticks = [
+                d * 10.0**k
+                for k in range(math.floor(lo), math.ceil(hi) + 1)
+                for d in digits
+                if lo <= math.log10(d * 10.0**k) <= hi
+            ]
+            if len(ticks) <= 8:
+                break
+        return (lambda v: (math.log10(v) - lo) / (hi - lo)), ticks, True
+    hi = top * 1.1 if top > 0 else 1e-6
+    return (lambda v: v / hi), _nice_ticks(0.0, hi), False
+
+
+def _place_labels(points: list[dict[str, Any]], right: float) -> None:
+    """Each point's name beside it, nudged down when it would overlap a name already placed."""
+    placed: list[tuple[float, float, float]] = []
+    for pt in sorted(points, key=lambda q: (q["x"], q["y"])):
+        width = len(pt["label"]) * LABEL_CHAR_PX
+        left_side = pt["x"] + 10 + width > right
+        x1 = pt["x"] - 10 - width if left_side else pt["x"] + 10
+        y = pt["y"] - 8
+        for _ in range(8):
+            if not any(x1 < b and x1 + width > a and abs(y - yy) < 13 for a, b, yy in placed):
+                break
+            y += 14
+        placed.append((x1, x1 + width, y))
+        pt["label_x"] = round(pt["x"] - 10 if left_side else pt["x"] + 10, 1)
+        pt["label_y"] = round(y, 1)
+        pt["label_anchor"] = "end" if left_side else "start"
+
+
+def _frontier(verdict: Verdict, prompt_type: str, cands: Sequence[CandidateVerdict]) -> dict[str, Any]:
+    """One prompt-type's cost-quality plane: x = cost per request, y = the quality difference with its interval,
+    the baseline at its own cost and 0, the margin line, the recommended candidate ringed, and the frontier (no
+    other point at most as expensive and at least as good, on the estimates) joined by a line."""
+    rec = (verdict.recommended or {}).get(prompt_type)
+    margin = verdict.margin
+    points: list[dict[str, Any]] = []
+    missing: list[dict[str, str]] = []
+    for c in cands:
+        tv = type_verdict_of(c, prompt_type)
+        if tv is not None and tv.margin is not None:
+            margin = tv.margin  # the type's own margin ([types."name"] margin)
+        cost = _num(tv.cost.candidate_usd_per_request) if tv is not None and tv.cost is not None else None
+        q = tv.quality_diff if tv is not None else None
+        if tv is None or cost is None or q is None:
+            why = "not run" if tv is None else "no completed pairs" if q is None else "no cost figures"
+            missing.append({"name": c.name, "why": why})
+            continue
+        title = f"{c.name} ({c.model}): {tv.verdict}, quality {fmt_interval(q)}, {fmt_usd(cost)}/request"
+        if tv.cost is not None and tv.cost.candidate_usd_per_task is not None:
+            title += f", {fmt_usd(tv.cost.candidate_usd_per_task)}/task"
+        points.append(
+            {
+                "name": c.name,
+                "verdict": tv.verdict,
+                "cost": cost,
+                "est": q.estimate,
+                "low": q.ci_low,
+                "high": q.ci_high,
+                "baseline": False,
+                "recommended": c.name == rec,
+                "title": title + (" (recommended)" if c.name == rec else ""),
+            }
+        )
+    base = baseline_cost(verdict, prompt_type)
+    base_usd = _num(base.baseline_usd_per_request) if base is not None else None
+    if base_usd is not None:
+        points.append(
+            {
+                "name": "baseline",
+                "verdict": "",
+                "cost": base_usd,
+                "est": 0.0,
+                "low": 0.0,
+                "high": 0.0,
+                "baseline": True,
+                "recommended": False,
+                "title": f"baseline ({verdict.baseline}): quality 0 by definition, {fmt_usd(base_usd)}/request",
+            }
+        )
+    left, top = FRONTIER_LEFT, FRONTIER_TOP
+    right, bottom = FRONTIER_W - FRONTIER_RIGHT, FRONTIER_H - FRONTIER_BOTTOM
+    view: dict[str, Any] = {
+        "w": FRONTIER_W,
+        "h": FRONTIER_H,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "points": [],
+        "missing": missing,
+        "pareto": "",
+        "n_candidates": sum(not pt["baseline"] for pt in points),
+    }
+    if not points:
+        return view
+    share, cost_ticks, log = _cost_axis([pt["cost"] for pt in points])
+    lo, hi = _axis_range([v for pt in points for v in (pt["low"], pt["high"], pt["est"])], margin)
+
+    def x(v: float) -> float:
+        return round(left + min(max(share(v), 0.0), 1.0) * (right - left), 1)
+
+    def y(v: float) -> float:
+        return round(bottom - (min(max(v, lo), hi) - lo) / (hi - lo) * (bottom - top), 1)
+
+    for pt in points:
+        short = pt["name"] if len(pt["name"]) <= POINT_LABEL_CHARS else pt["name"][: POINT_LABEL_CHARS - 1] + "…"
+        pt.update(
+            x=x(pt["cost"]),
+            y=y(pt["est"]),
+            y1=y(pt["low"]),
+            y2=y(pt["high"]),
+            x0=round(x(pt["cost"]) - 5, 1),
+            y0=round(y(pt["est"]) - 5, 1),
+            label=("★ " if pt["recommended"] else "") + short,
+            cls=("base" if pt["baseline"] else pt["verdict"].lower()) + (" rec" if pt["recommended"] else ""),
+        )
+    best = -math.inf
+    for pt in sorted(points, key=lambda q: (q["cost"], -q["est"], q["baseline"])):
+        if pt["est"] > best + 1e-12:
+            pt["frontier"] = True
+            best = pt["est"]
+        else:
+            pt["frontier"] = False
+    line = sorted((pt for pt in points if pt["frontier"]), key=lambda q: q["cost"])
+    _place_labels(points, right)
+    view.update(
+        points=points,
+        pareto=" ".join(f"{pt['x']},{pt['y']}" for pt in line) if len(line) > 1 else "",
+        y_zero=y(0.0),
+        y_margin=y(-margin),
+        margin_label=f"margin {fmt_signed(-margin)}",
+        y_ticks=[{"y": y(t), "label": fmt_signed(t) if t else "0"} for t in _ticks(lo, hi, 6)],
+        x_ticks=[{"x": x(t), "label": _tick_usd(t)} for t in cost_ticks],
+        x_label="cost per request" + (" (log scale)" if log else ""),
+    )
+    return view
+
+
+def _candidates_view(verdict: Verdict, info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Several candidates: each configuration, and per prompt-type every candidate's verdict, quality and cost
+    with the recommended one (the analysis's cheapest GO) marked, and the frontier. None with one candidate."""
+    if not several_candidates(verdict):
+        return None
+    cands = verdict.candidates or []
+    listed = info.get("candidates") if isinstance(info.get("candidates"), list) else []
+    assert isinstance(listed, list)
+    files = {str(c.get("name")): c.get("system_prompt_file") for c in listed if isinstance(c, Mapping)}
+    configs = [
+        {
+            "name": c.name,
+            "model": c.model,
+            "params": fmt_params(c.params) or DASH,
+            "sha": short_sha(c.system_prompt_sha256),
+            "sha_full": c.system_prompt_sha256 or "",
+            "file": files.get(c.name) if isinstance(files.get(c.name), str) else None,
+            "last_turns": c.last_turns,
+            "verdict": c.verdict,
+            "eval_cost": fmt_usd(c.eval_cost_usd) if c.eval_cost_usd is not None else DASH,
+        }
+        for c in cands
+    ]
+    costs = [tv.cost for c in cands for tv in c.prompt_types if tv.cost is not None]
+    show_task = any(c.candidate_usd_per_task is not None for c in costs)
+    show_budget = any(c.max_usd_per_request is not None for c in costs)
+    types = []
+    for i, t in enumerate(candidate_types(verdict)):
+        rec = (verdict.recommended or {}).get(t)
+        rows = []
+        for c in cands:
+            tv = type_verdict_of(c, t)
+            cost = tv.cost if tv is not None else None
+            rows.append(
+                {
+                    "name": c.name,
+                    "model": c.model,
+                    "recommended": c.name == rec,
+                    "missing": tv is None,
+                    "verdict": tv.verdict if tv is not None else "",
+                    "n": tv.n if tv is not None else 0,
+                    "n_failed": tv.n_failed if tv is not None else 0,
+                    "quality": fmt_interval(tv.quality_diff) if tv is not None else DASH,
+                    "lc": fmt_interval(tv.lc_quality_diff) if tv is not None else DASH,
+                    "win_or_tie": fmt_pct(tv.win_or_tie_rate) if tv is not None else DASH,
+                    "cost": fmt_usd(cost.candidate_usd_per_request) if cost else DASH,
+                    "saving": fmt_pct_interval(cost.saving) if cost else DASH,
+                    "monthly": fmt_usd(cost.monthly_saving_usd) if cost else DASH,
+                    "task": fmt_usd(cost.candidate_usd_per_task) if cost else DASH,
+                    "qa_task": fmt_usd(cost.candidate_quality_adjusted_usd_per_task) if cost else DASH,
+                    "budget": budget_text(cost) or DASH,
+                    "over_budget": bool(cost and cost.over_budget),
+                    "reason": tv.reasons[0] if tv is not None and tv.reasons else "",
+                    "reasons": list(tv.reasons[1:]) if tv is not None else [],
+                }
+            )
+        rec_row = next((r for r in rows if r["recommended"]), None)
+        base = baseline_cost(verdict, t)
+        rec_tv = next((type_verdict_of(c, t) for c in cands if c.name == rec), None)
+        if rec_tv is not None and rec_tv.cost is not None:
+            base = rec_tv.cost  # the recommended one's own measure of the baseline
+        types.append(
+            {
+                "idx": i,
+                "name": t,
+                "recommended": rec_row,
+                "base_cost": fmt_usd(base.baseline_usd_per_request) if base else DASH,
+                "base_task": fmt_usd(base.baseline_usd_per_task) if base else DASH,
+                "calls_per_task": f"{base.calls_per_task:g}" if base and base.calls_per_task is not None else None,
+                "rows": rows,
+                "frontier": _frontier(verdict, t, cands),
+            }
+        )
+    return {
+        "configs": configs,
+        "types": types,
+        "show_task": show_task,
+        "show_budget": show_budget,
+        "show_eval_cost": any(c.eval_cost_usd is not None for c in cands),
+        "keep_baseline": KEEP_BASELINE,
+        "names": [c.name for c in cands],
+    }
+
+
 def _history(verdict: Verdict, history: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
     if not history:
         return None
@@ -517,6 +786,7 @@ def _build_context(
 ) -> dict[str, Any]:
     """`results` / `checked`: the analysis's per-pair and per-check results, in the order of `pairs` / checks."""
     info: Mapping[str, Any] = run_info or {}
+    several = several_candidates(verdict)
     checks_by_type: dict[str, list[CheckResult]] = {}
     for c in checked:
         checks_by_type.setdefault(c.prompt_type, []).append(c)
@@ -632,6 +902,7 @@ def _build_context(
                 "idx": k,
                 "pair_id": p.pair_id,
                 "type": p.prompt_type,
+                "candidate": p.candidate_name or "",
                 "tags": tags,
                 "tag_labels": [OUTCOME_LABELS[t] for t in tags],
                 "score": fmt_signed(score) if score is not None else DASH,
@@ -671,8 +942,12 @@ def _build_context(
                 ("candidate", verdict.candidate),
                 ("judge", verdict.judge),
             )
-            if m == name
+            if m == name and not (r == "candidate" and several)
         ]
+        if several:  # which configurations run on this model
+            named = [c.name for c in verdict.candidates or () if c.model == name]
+            if named:
+                role.append("candidate (" + ", ".join(named) + ")")
         model_rows.append(
             {
                 "name": str(name),
@@ -698,6 +973,11 @@ def _build_context(
         facts.append(("duration", duration))
     eval_cost = verdict.eval_cost_usd if verdict.eval_cost_usd is not None else _num(info.get("eval_cost_usd"))
     facts.append(("evaluation cost", fmt_usd(eval_cost)))
+    if verdict.candidates is not None and len(verdict.candidates) == 1:  # one configured candidate: what it changes
+        only = verdict.candidates[0]
+        parts = candidate_config_parts(only)
+        if parts or only.name != only.model:
+            facts.append(("candidate", " · ".join([f"{only.name} ({only.model})", *parts])))
     facts.append(("CI method", f"{verdict.ci_method}, {verdict.bootstrap:,} paired bootstrap resamples"))
     facts.append(("schema version", str(verdict.schema_version)))
 
@@ -732,6 +1012,16 @@ def _build_context(
         "facts": facts,
         "reproduce": reproduce_command(verdict, info),
         "history": _history(verdict, history),
+        "candidates": _candidates_view(verdict, info),
+        "candidate_names": (
+            list(
+                dict.fromkeys(
+                    [c.name for c in verdict.candidates or ()] + [e["candidate"] for e in evidence if e["candidate"]]
+                )
+            )
+            if several or any(e["candidate"] for e in evidence)
+            else []
+        ),
         "script": _script(),
         "csp": _csp(),
     }
@@ -768,6 +1058,35 @@ def _csp() -> str:
     )
 
 
+def _aligned(pairs: Sequence[Pair], results: Sequence[PairResult]) -> list[PairResult] | None:
+    """The analysis's results in the order of `pairs`: the analysis lists them candidate by candidate, while
+    pairs.jsonl interleaves the candidates. Matched by pair id (unique: a later candidate's is `<id>@<name>`);
+    None when some pair has no result of its own (then the page derives them as the analysis would)."""
+    if len(results) != len(pairs):
+        return None
+    if all(r.pair_id == p.pair_id for r, p in zip(results, pairs, strict=True)):
+        return list(results)
+    by_id = {r.pair_id: r for r in results}
+    if len(by_id) != len(results) or any(p.pair_id not in by_id for p in pairs):
+        return None
+    return [by_id[p.pair_id] for p in pairs]
+
+
+def _derived_results(pairs: Sequence[Pair], calibration: str) -> list[PairResult]:
+    """Each pair's result by the analysis's own function, one candidate at a time as the analysis scores them
+    (a calibration is fitted per candidate), in the order of `pairs`."""
+    groups: dict[str | None, list[int]] = {}
+    for k, p in enumerate(pairs):
+        groups.setdefault(p.candidate_name, []).append(k)
+    if len(groups) <= 1:
+        return pair_results(pairs, calibration)[0]
+    out: list[PairResult | None] = [None] * len(pairs)
+    for idx in groups.values():
+        for k, r in zip(idx, pair_results([pairs[k] for k in idx], calibration)[0], strict=True):
+            out[k] = r
+    return [r for r in out if r is not None]
+
+
 def render_html(
     verdict: Verdict,
     pairs: Sequence[Pair],
@@ -784,15 +1103,16 @@ def render_html(
     functions, with the calibration the verdict records: the page never scores a pair its own way.
     """
     template = _env().get_template("report.html.j2")
-    if analysis is not None and len(analysis.pairs) == len(pairs):
-        results: Sequence[PairResult] = analysis.pairs
+    aligned = _aligned(pairs, analysis.pairs) if analysis is not None else None
+    if analysis is not None and aligned is not None:
+        results: Sequence[PairResult] = aligned
         checked: Sequence[CheckResult] = analysis.checks
     else:
+        every_type = [tv for c in verdict.candidates or () for tv in c.prompt_types] or verdict.prompt_types
         calibrated = any(
-            tv.diagnostics and tv.diagnostics.calibration and tv.diagnostics.calibration.n_pairs
-            for tv in verdict.prompt_types
+            tv.diagnostics and tv.diagnostics.calibration and tv.diagnostics.calibration.n_pairs for tv in every_type
         )
-        results = pair_results(pairs, "position" if calibrated else "none")[0]
+        results = _derived_results(pairs, "position" if calibrated else "none")
         checked = check_results(checks or [])
     budget = max(100_000, PAGE_BUDGET - PAGE_OVERHEAD - CARD_OVERHEAD * len(pairs))
     floor = TEXT_CAP_MIN

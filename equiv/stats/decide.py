@@ -66,6 +66,10 @@ class Evidence:
     length_control: bool = True  # False: a type decided by agreement checks (no LC; the raw interval decides)
     gates: tuple[GateEvidence, ...] = ()
     human: HumanAgreement | None = None  # the judge against people's labels on this type (equiv calibrate)
+    # --sequential (SPEC "Spending less"): the anytime-valid test's outcome decides quality instead of the
+    # fixed-n interval: "GO", "NO_GO" or "none" (undecided); length control can still block a GO at the stop
+    sequential: str | None = None
+    sequential_words: str = ""
 
     @property
     def lc_view(self) -> Interval | None:
@@ -102,15 +106,23 @@ def judge_check_blocks(jc: JudgeCheckResult | None) -> bool:
 
 
 def quality_passes(ev: Evidence) -> bool:
-    """Non-inferiority shown: both the raw and the length-controlled lower bounds clear -margin."""
+    """Non-inferiority shown: both the raw and the length-controlled lower bounds clear -margin (under
+    --sequential: the sequential test said GO, and the length-controlled lower bound at the stop clears it)."""
     lc = ev.lc_view
+    if ev.sequential is not None:
+        if ev.sequential != "GO":
+            return False
+        return not ev.length_control or ev.lc is None or ev.lc.ci_low > -ev.margin
     if ev.raw is None or lc is None:
         return False
     return min(ev.raw.ci_low, lc.ci_low) > -ev.margin
 
 
 def quality_fails(ev: Evidence) -> bool:
-    """Inferiority shown: both upper bounds below -margin (LC can only block a GO, never force one)."""
+    """Inferiority shown: both upper bounds below -margin (LC can only block a GO, never force one); under
+    --sequential: the sequential test said NO_GO."""
+    if ev.sequential is not None:
+        return ev.sequential == "NO_GO"
     lc = ev.lc_view
     if ev.raw is None or lc is None:
         return False
@@ -154,7 +166,15 @@ def decide(ev: Evidence) -> tuple[VerdictLabel, list[str]]:
             "decision (identical prompts count once)"
         )
     conf = f"{1 - ev.alpha:.4g}"
-    if ev.raw is not None and ev.lc is not None and not ev.length_control:
+    if ev.sequential is not None and ev.n > 0:
+        words = ev.sequential_words
+        if ev.sequential == "GO" and not quality_passes(ev) and ev.lc is not None:
+            words += (
+                f", but length control blocked the GO: at equal length the lower bound is {ev.lc.ci_low:+.3f}, "
+                f"not above -{m:g}"
+            )
+        reasons.append(words)
+    elif ev.raw is not None and ev.lc is not None and not ev.length_control:
         r = ev.raw
         if quality_passes(ev):
             reasons.append(

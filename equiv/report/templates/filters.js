@@ -9,10 +9,12 @@
   function apply() {
     var type = form.elements.type.value;
     var outcome = form.elements.outcome.value;
+    var cand = form.elements.candidate ? form.elements.candidate.value : "";
     var shown = 0;
     for (var i = 0; i < cards.length; i++) {
       var c = cards[i];
       var ok = (!type || c.getAttribute("data-type") === type) &&
+        (!cand || c.getAttribute("data-candidate") === cand) &&
         (!outcome || (" " + c.getAttribute("data-outcome") + " ").indexOf(" " + outcome + " ") >= 0);
       c.hidden = !ok;
       if (ok) { shown++; }
