@@ -30,6 +30,7 @@ from equiv.schema import (
     Check,
     CostSummary,
     Diagnostics,
+    EvalCost,
     HumanAgreement,
     Interval,
     JudgeCheckResult,
@@ -950,9 +951,44 @@ def analyze_run(
                 "raises the chance of a false GO; set correction = holm (or bonferroni) to control it over every "
                 "candidate x prompt-type test"
             )
+    if eval_cost_usd is not None:
+        verdict.eval_cost = _eval_cost(verdict, eval_cost_usd, len(pairs), seq, settings.samples_per_prompt)
     by_id = {r.pair_id: r for r in all_results}  # in the order of the input pairs, whatever the candidates
     ordered = [by_id[p.pair_id] for p in pairs if p.pair_id in by_id]
     return Analysis(verdict=verdict, pairs=ordered if len(ordered) == len(all_results) else all_results, checks=checked)
+
+
+def _eval_cost(
+    verdict: Verdict,
+    usd: float,
+    bought: int,
+    seq: Mapping[tuple[str | None, str], sq.SequentialResult],
+    samples: int = 1,
+) -> EvalCost:
+    """The eval-cost line: what the run spent; what the fixed-n design (every sampled prompt of every
+    candidate x type, bought in real time) would have spent, scaling this run's spend per pair bought; and
+    the spend as a share of the first month's projected saving of the types that can switch (GO: the
+    recommended candidate's, with several)."""
+    fixed = max(bought, sum(r.n for r in seq.values()) * samples) if seq else bought
+    fixed_usd = usd * fixed / bought if bought else usd
+    saving = 0.0
+    any_go = False
+    views = {tv.prompt_type: tv for tv in verdict.prompt_types}
+    if verdict.candidates is not None and verdict.recommended is not None:
+        by_name = {c.name: {tv.prompt_type: tv for tv in c.prompt_types} for c in verdict.candidates}
+        views = {t: by_name[n][t] for t, n in verdict.recommended.items() if n is not None and t in by_name.get(n, {})}
+    for tv in views.values():
+        if tv.verdict == "GO" and tv.cost is not None and tv.cost.monthly_saving_usd is not None:
+            saving += tv.cost.monthly_saving_usd
+            any_go = True
+    return EvalCost(
+        usd=usd,
+        fixed_n_realtime_usd=round(fixed_usd, 6),
+        pairs_bought=bought,
+        pairs_fixed_n=fixed,
+        first_month_saving_usd=saving if any_go else None,
+        share_of_first_month_saving=usd / saving if any_go and saving > 0 else None,
+    )
 
 
 _CANDIDATE_KEYS = ("name", "model", "params", "system_prompt_sha256", "last_turns")

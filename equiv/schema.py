@@ -421,6 +421,17 @@ class TypeVerdict(BaseModel):
     sequential: SequentialSummary | None = None  # --sequential: where the anytime-valid test stopped
 
 
+class EvalCost(BaseModel):
+    """What the evaluation spent next to what it proves (issue 16: the eval-cost line)."""
+
+    usd: float  # what this run directory spent (eval_cost_usd)
+    fixed_n_realtime_usd: float  # what today's fixed-n, real-time design would have spent (an estimate)
+    pairs_bought: int
+    pairs_fixed_n: int
+    first_month_saving_usd: float | None  # projected saving of the types that can switch (GO), first month
+    share_of_first_month_saving: float | None  # usd / first_month_saving_usd
+
+
 class CandidateVerdict(BaseModel):
     """One candidate configuration's verdicts (SPEC "Candidates": verdict.json `candidates`)."""
 
@@ -461,7 +472,8 @@ class Verdict(BaseModel):
     # several candidates (SPEC "Candidates"): each one's verdicts, and the cheapest GO per prompt-type
     candidates: list[CandidateVerdict] | None = None
     recommended: dict[str, str | None] | None = None
+    eval_cost: EvalCost | None = None  # the eval-cost line: spent, the fixed-n design's, share of the saving
 
     @model_serializer(mode="wrap")
     def _absent_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _drop_none(handler(self), "candidates", "recommended")
+        return _drop_none(handler(self), "candidates", "recommended", "eval_cost")
