@@ -77,7 +77,10 @@ def remember(*values: str | None) -> None:
         _remembered.update(v for v in values if v and len(v) >= MIN_CONFIGURED_LEN)
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential (memoized: the environment's
+    names are checked before every call, and a regex per name per call was a visible share of the harness)."""
     return name.upper() in _LITELLM_SECRET_VARS or bool(_SECRET_NAME.search(name))
 
 
