@@ -47,6 +47,20 @@ from equiv.report.markdown import (
     short_sha,
     type_verdict_of,
 )
+from equiv.report.spend import (
+    diff_lines,
+    eval_cost_text,
+    fixed_n_text,
+    fmt_e,
+    fmt_score,
+    heldout_type,
+    optimize_info,
+    saving_share_text,
+    search_text,
+    sequential_text,
+    sequential_types,
+    split_text,
+)
 from equiv.report.warnings import type_warnings
 from equiv.schema import CandidateVerdict, Check, Judgment, Pair, TypeVerdict, Verdict
 
@@ -538,6 +552,7 @@ def _frontier(verdict: Verdict, prompt_type: str, cands: Sequence[CandidateVerdi
         "missing": missing,
         "pareto": "",
         "n_candidates": sum(not pt["baseline"] for pt in points),
+        "margin_label": f"margin {fmt_signed(-margin)}",  # the caption names it even when nothing is drawn
     }
     if not points:
         return view
@@ -665,6 +680,77 @@ def _candidates_view(verdict: Verdict, info: Mapping[str, Any]) -> dict[str, Any
         "show_eval_cost": any(c.eval_cost_usd is not None for c in cands),
         "keep_baseline": KEEP_BASELINE,
         "names": [c.name for c in cands],
+    }
+
+
+def _sequential_view(verdict: Verdict) -> list[dict[str, Any]]:
+    """--sequential: per type (and candidate, with several) where its anytime-valid test stopped, as recorded."""
+    rows = []
+    for t, cand, tv in sequential_types(verdict):
+        s = tv.sequential
+        assert s is not None
+        rows.append(
+            {
+                "name": t,
+                "candidate": cand,
+                "verdict": tv.verdict,
+                "stopped_at": f"{s.stopped_at:,}",
+                "n_available": f"{s.n_available:,}",
+                "decided_by": s.decided_by,
+                "e_value": fmt_e(s.e_value),
+                "bar": fmt_e(1 / s.alpha) if s.alpha > 0 else DASH,
+                "alpha": f"{s.alpha:g}",
+                "text": sequential_text(s),
+            }
+        )
+    return rows
+
+
+OPTIMIZE_TEXT_CAP = 16_000  # chars of the optimized prompt and of the diff shown (the whole is in the prompt file)
+
+
+def _optimize_view(verdict: Verdict, info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A run made by `equiv optimize`: run.json's `optimize` (splits, search figures, the diff, cautions) and the
+    optimized type's held-out verdict, which is this page's own. None for any other run. Prompts are model text:
+    the template escapes them like every other text."""
+    opt = optimize_info(info)
+    if opt is None:
+        return None
+    lines, diff_cut = diff_lines(opt["diff"], OPTIMIZE_TEXT_CAP)
+    tv = heldout_type(verdict, opt["prompt_type"])
+    idx = next((i for i, t in enumerate(verdict.prompt_types) if t is tv), None)
+    heldout = None
+    if tv is not None:
+        heldout = {
+            "idx": idx,
+            "verdict": tv.verdict,
+            "n": tv.n,
+            "quality": fmt_interval(tv.quality_diff),
+            "lc": fmt_interval(tv.lc_quality_diff),
+            "saving": fmt_pct_interval(tv.cost.saving) if tv.cost else DASH,
+            "reason": tv.reasons[0] if tv.reasons else "",
+        }
+    sc = opt["scores"]
+    return {
+        "prompt_type": opt["prompt_type"],
+        "reflection_model": opt["reflection_model"],
+        "prompt_file": opt["prompt_file"],
+        "cautions": opt["cautions"],
+        "method": opt["method"],
+        "split_seed": opt["split_seed"],
+        "splits": opt["splits"],
+        "split_text": split_text(opt),
+        "ids": {k: {"short": short_sha(v) or DASH, "full": v} for k, v in opt["ids_sha256"].items()},
+        "scores": [
+            {"label": "seed prompt", "train": fmt_score(sc["seed"]["train"]), "val": fmt_score(sc["seed"]["val"])},
+            {"label": "optimized prompt", "train": fmt_score(sc["best"]["train"]), "val": fmt_score(sc["best"]["val"])},
+        ],
+        "search": search_text(opt),
+        "stopped": opt["stopped"],
+        "heldout": heldout,
+        "diff": lines,
+        "diff_cut": diff_cut,
+        "system_prompt": _cut(opt["system_prompt"], OPTIMIZE_TEXT_CAP) if opt["system_prompt"] is not None else None,
     }
 
 
@@ -999,6 +1085,11 @@ def _build_context(
         "go_monthly": fmt_usd(sum(go_monthly)) if go_monthly else None,
         "all_monthly": fmt_usd(sum(all_monthly)) if all_monthly else None,
         "eval_cost": fmt_usd(eval_cost),
+        "eval_line": eval_cost_text(verdict),
+        "eval_fixed": fixed_n_text(verdict.eval_cost) if verdict.eval_cost is not None else None,
+        "eval_share": saving_share_text(verdict),
+        "sequential": _sequential_view(verdict),
+        "optimize": _optimize_view(verdict, info),
         "evidence": evidence,
         "tag_counts": tag_counts,
         "outcome_labels": OUTCOME_LABELS,

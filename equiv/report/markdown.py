@@ -328,6 +328,59 @@ def _instrument_lines(verdict: Verdict) -> list[str]:
     return lines
 
 
+def _sequential_lines(verdict: Verdict) -> list[str]:
+    """--sequential: per type where its anytime-valid test stopped (nothing for a fixed-n run)."""
+    from equiv.report.spend import sequential_text, sequential_types
+
+    rows = sequential_types(verdict)
+    if not rows:
+        return []
+    lines = ["", "**Sequential test** (anytime-valid: a type stops once an e-value reaches 1/alpha)", ""]
+    for t, cand, tv in rows:
+        assert tv.sequential is not None
+        label = md_text(t, 80) + (f" ({md_text(cand, 80)})" if cand is not None else "")
+        lines.append(f"- {label}: {md_text(sequential_text(tv.sequential), None)}")
+    return lines
+
+
+def _optimize_lines(verdict: Verdict, info: Mapping[str, Any]) -> list[str]:
+    """A run made by `equiv optimize` (its held-out qualification): the splits, the search's score and spend, the
+    held-out verdict and the cautions, briefly. The prompts themselves are model text: only in report.html."""
+    from equiv.report.spend import fmt_score, heldout_type, optimize_info, search_text, split_text
+
+    opt = optimize_info(info)
+    if opt is None:
+        return []
+    lines = ["", f"**Optimized prompt** (equiv optimize, prompt-type {md_text(opt['prompt_type'], 80)})", ""]
+    tv = heldout_type(verdict, opt["prompt_type"])
+    if tv is not None:
+        lines.append(
+            f"- Held-out verdict: **{tv.verdict}** on {tv.n} pairs the search never saw · "
+            f"quality diff {fmt_interval(tv.quality_diff)} · LC {fmt_interval(tv.lc_quality_diff)}"
+        )
+    split = f"- Splits: {split_text(opt)}"
+    if opt["method"]:
+        split += f" ({md_text(opt['method'])})"
+    lines.append(split)
+    sc = opt["scores"]
+    lines.append(
+        "- Search score (0 = always worse than the baseline, 0.5 = as good, 1 = always better): "
+        f"seed prompt train {fmt_score(sc['seed']['train'])} / validation {fmt_score(sc['seed']['val'])}; "
+        f"optimized train {fmt_score(sc['best']['train'])} / validation {fmt_score(sc['best']['val'])}"
+    )
+    search = search_text(opt)
+    if opt["reflection_model"]:
+        search += ("; " if search else "") + f"reflection model {opt['reflection_model']}"
+    if search:
+        lines.append(f"- Search: {md_text(search, None)}")
+    if opt["stopped"]:
+        lines.append(f"- Search stopped early: {md_text(opt['stopped'])}")
+    if opt["prompt_file"]:
+        lines.append(f"- Prompt: {md_text(opt['prompt_file'])} (the diff against the seed prompt is in report.html)")
+    lines.extend(f"- Caution: {md_text(c, 400)}" for c in opt["cautions"])
+    return lines
+
+
 def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None) -> str:
     """The summary.md text: title, overall verdict, one headline row per prompt-type, notes, reproduce."""
     info = run_info or {}
@@ -352,6 +405,12 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         facts.append(f"eval cost {fmt_usd(verdict.eval_cost_usd)}")
     lines.append(" · ".join(facts))
     lines.append("")
+    from equiv.report.spend import eval_cost_text
+
+    spent = eval_cost_text(verdict)
+    if spent:  # the eval-cost line (absent on older verdicts)
+        lines.append(f"Evaluation cost: {md_text(spent, None)}.")
+        lines.append("")
     if several and first is not None:
         lines.append(
             f"The first candidate, {md_text(first.name, 80)} ({md_text(first.model)}); every candidate is below."
@@ -409,8 +468,10 @@ def render_markdown(verdict: Verdict, run_info: Mapping[str, Any] | None = None)
         "Quality diff = candidate minus baseline on [-1, 1] (judge, both orders); LC = length-controlled. "
         f"GO needs both lower bounds above -{fmt_rate(verdict.margin)} and a cheaper candidate."
     )
+    lines.extend(_sequential_lines(verdict))
     lines.extend(_candidate_lines(verdict))
     lines.extend(_instrument_lines(verdict))
+    lines.extend(_optimize_lines(verdict, info))
     if cautions:  # a GO is what gets acted on: what weakens it is said next to it, not only in report.html
         lines.append("")
         lines.append("**Before acting on a GO**")

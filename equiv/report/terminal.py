@@ -24,6 +24,7 @@ from equiv.report.markdown import (
     several_candidates,
     type_verdict_of,
 )
+from equiv.report.spend import eval_cost_tail, sequential_text, sequential_types
 from equiv.report.warnings import type_warnings
 from equiv.schema import CostSummary, Interval, TypeVerdict, Verdict
 
@@ -201,6 +202,16 @@ def instrument_lines(verdict: Verdict) -> list[Text]:
     return lines
 
 
+def sequential_lines(verdict: Verdict) -> list[Text]:
+    """--sequential: per type where its anytime-valid test stopped (nothing for a fixed-n run)."""
+    lines = []
+    for t, cand, tv in sequential_types(verdict):
+        assert tv.sequential is not None
+        label = clean(t, 60) + (f" ({clean(cand, 60)})" if cand is not None else "")
+        lines.append(Text(f"sequential ({label}): " + clean(sequential_text(tv.sequential), 300)))
+    return lines
+
+
 def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None) -> None:
     several = several_candidates(verdict)
     console.print(candidates_table(verdict) if several else verdict_table(verdict))
@@ -210,14 +221,17 @@ def print_verdict(verdict: Verdict, console: Console, run_dir: str | None = None
         console.print(line)
     for line in instrument_lines(verdict):
         console.print(line)
+    for line in sequential_lines(verdict):
+        console.print(line)
     if several:  # the top-level verdict is the first candidate's: each candidate's own is what to read
         overall = Text("Overall: ")
         for k, c in enumerate(verdict.candidates or ()):
             overall += Text((", " if k else "") + f"{clean(c.name, 60)} ") + Text(c.verdict, style=_STYLE[c.verdict])
     else:
         overall = Text("Overall: ") + Text(verdict.verdict, style=_STYLE[verdict.verdict])
-    if verdict.eval_cost_usd is not None:
-        overall += Text(f"   evaluation cost ${verdict.eval_cost_usd:.4f}")
+    spent = verdict.eval_cost_usd if verdict.eval_cost_usd is not None else getattr(verdict.eval_cost, "usd", None)
+    if spent is not None:  # then the eval-cost line's rest: the fixed-n design's spend, the share of the saving
+        overall += Text(f"   evaluation cost ${spent:.4f}" + clean(eval_cost_tail(verdict), 400))
     console.print(overall)
     for label, tv in _labelled(verdict):  # a GO is what gets acted on: what weakens it is printed with it
         if tv.verdict == "GO":
