@@ -358,18 +358,21 @@ def _default_cap_gb() -> float:
 
 # parts of (c), by the cumulative time of the function doing each; indented ones are inside the one above
 _PARTS = [
-    (0, "JSON parsing (stdlib json, UTF-8 decode, surrogate scan)", "jsontext.py", "_parse_json_line", None),
-    (0, "format detection, every row (detect_format)", "detect.py", "detect_format", None),
-    (0, "field checks -> TrafficRecord fields (_from_native)", "native.py", "_from_native", None),
-    (1, "messages (_check_messages)", "fields.py", "_check_messages", None),
-    (1, "params: SamplingParams (_params)", "fields.py", "_params", None),
-    (1, "ids (_record_id: sha256 of the messages if none)", "fields.py", "_record_id", None),
-    (1, "timestamps (_timestamp)", "fields.py", "_timestamp", None),
-    (1, "usage (_usage)", "fields.py", "_usage", None),
-    (1, "prompt-type lookup (_prompt_type)", "fields.py", "_prompt_type", None),
+    (0, "JSON parsing (orjson, else json; the long-number guard)", "jsontext.py", "_parse_json_line", None),
+    (0, "format detection, first row of a file and full-path rows", "detect.py", "detect_format", None),
+    (0, "fast check of a usual native row (_fast_native)", "native.py", "_fast_native", None),
+    (1, "timestamps (_timestamp)", "fields.py", "_timestamp", "_fast_native"),
+    (0, "full path: field checks -> TrafficRecord fields (_from_native)", "native.py", "_from_native", None),
+    (1, "messages (_check_messages)", "fields.py", "_check_messages", "_from_native"),
+    (1, "params: SamplingParams (_params)", "fields.py", "_params", "_from_native"),
+    (1, "ids (_record_id: sha256 of the messages if none)", "fields.py", "_record_id", "_from_native"),
+    (1, "timestamps (_timestamp)", "fields.py", "_timestamp", "_from_native"),
+    (1, "usage (_usage)", "fields.py", "_usage", "_from_native"),
+    (1, "prompt-type lookup (_prompt_type)", "fields.py", "_prompt_type", "_from_native"),
     (0, "pydantic TrafficRecord.model_validate (SamplingParams again)", "main.py", "model_validate", "_to_record"),
     (0, "cluster key: json.dumps + sha256 (cluster_id)", "sampling.py", "cluster_id", None),
     (0, "cluster rank: sha256 (cluster_rank)", "sampling.py", "cluster_rank", None),
+    (0, "bottom-k: rank sha256, heap, kept, seen (_BottomK.offer_head)", "sampling.py", "offer_head", None),
 ]
 
 
@@ -413,12 +416,10 @@ def _profile(path: Path) -> None:
         t, calls = cum(file_end, name, caller)
         accounted += t if depth == 0 else 0.0
         print(f"    {'  ' * depth}{100 * t / total:5.1f}%  {t:6.2f}s  {calls:>9,} calls  {label}")
-    offer = cum("sampling.py", "offer")[0] - cum("sampling.py", "cluster_id")[0] - cum("sampling.py", "cluster_rank")[0]
-    accounted += offer
-    print(f"    {100 * offer / total:5.1f}%  {offer:6.2f}s  sampling bookkeeping (_BottomK.offer: heap, kept, seen)")
     rest = total - accounted
     print(f"    {100 * rest / total:5.1f}%  {rest:6.2f}s  the rest: line reading, the generators _jsonl_rows and")
-    print("                              _records, ReadStats, stratified_sample's loop (volume, first/last)")
+    print("                              _records, _sample_light's loop (cluster key: orjson + sha256; volume,")
+    print("                              first/last), building the kept records")
 
 
 # ---------------------------------------------------------------------------------------------- main

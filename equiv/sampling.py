@@ -19,6 +19,11 @@ Python's salted ``hash()``), so a sample is the same on every machine and in eve
 type's sample depends only on its own records. The key's canonical JSON is written by orjson where its
 bytes are ``json.dumps``'s (``_canonical_json``), else by ``json.dumps``: the key never depends on which.
 
+Records straight from ``read_traffic`` are read through its ``_light`` items (issue 14): a row that the
+reader's fast check vouches for comes as its prompt-type, timestamp, response, messages and params, and its
+``TrafficRecord`` is built only if the sample keeps it (a few per type, not one per line). The sample, its
+counts, clusters and ranks are those of the loop over the records (tests/traffic/test_fast_path.py).
+
 Ids are made unique within the sample (the reader does not do it: that would need memory
 proportional to the file): where two sampled records share an id, the later one gets ``"<id>#2"``,
 then ``"#3"`` ..., skipping any suffix that another sampled record already uses as its own id.
@@ -30,8 +35,9 @@ import hashlib
 import heapq
 import json
 import random
+from binascii import hexlify
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -197,8 +203,10 @@ class _BottomK:
     def __init__(self, seed: int, prompt_type: str) -> None:
         self.seed = seed
         self.type = prompt_type
-        self.heap: list[tuple[int, str]] = []  # (-rank, cluster): the largest kept rank on top
-        self.kept: dict[str, list[Any]] = {}  # cluster -> [position, record, count]
+        # clusters by the first 10 bytes of their digest (``head``: their id is "c-" + its hex); the id's
+        # order is the heads' order, so ties of rank break as they would on the ids
+        self.heap: list[tuple[int, bytes]] = []  # (-rank, head): the largest kept rank on top
+        self.kept: dict[bytes, list[Any]] = {}  # head -> [position, record, count]
         # distinct clusters, each as the 80 bits its id shows (an int: half the memory of the id's text, and
         # the same count); dropped when it would grow too large
         self.seen: set[int] | None = set()
@@ -206,30 +214,93 @@ class _BottomK:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self._rank = _rank_prefix(seed, prompt_type)
+        self._rank.update(b"c-")
 
     def offer(self, position: int, record: TrafficRecord, k: int) -> None:
+        self.offer_head(position, record, _cluster_digest(record.messages, record.params)[:10], k)
+
+    def offer_head(self, position: int, record: Any, head: bytes, k: int) -> None:
+        """``offer`` of a record whose cluster digest begins with ``head`` (10 bytes)."""
         self.records += 1
-        head = _cluster_digest(record.messages, record.params)[:10]
-        c = "c-" + head.hex()  # cluster_id(record.messages, record.params)
         if self.seen is not None:
             self.seen.add(int.from_bytes(head, "big"))
             if len(self.seen) > 1_000_000:  # the count is a note, not worth unbounded memory
                 self.seen = None
-        entry = self.kept.get(c)
+        entry = self.kept.get(head)
         if entry is not None:
             entry[2] += 1
             return
-        h = self._rank.copy()  # cluster_rank(self.seed, self.type, c)
-        h.update(c.encode("ascii"))
+        h = self._rank.copy()  # cluster_rank(self.seed, self.type, "c-" + head.hex())
+        h.update(hexlify(head))
         r = int.from_bytes(h.digest()[:8], "big")
         if len(self.heap) < k:
-            heapq.heappush(self.heap, (-r, c))
+            heapq.heappush(self.heap, (-r, head))
         elif r < -self.heap[0][0]:
-            _, out = heapq.heapreplace(self.heap, (-r, c))
+            _, out = heapq.heapreplace(self.heap, (-r, head))
             del self.kept[out]
         else:
             return
-        self.kept[c] = [position, record, 1]
+        self.kept[head] = [position, record, 1]
+
+    def clusters(self) -> list[tuple[str, list[Any]]]:
+        """The kept clusters, ``(cluster id, [position, record, count])``, in input order."""
+        return sorted((("c-" + head.hex(), e) for head, e in self.kept.items()), key=lambda ce: ce[1][0])
+
+
+def _sample_light(
+    items: Iterator[Any],
+    build: Callable[[dict[str, Any], str], TrafficRecord],
+    groups: dict[str, _BottomK],
+    volume: Counter[str],
+    skipped: Counter[str],
+    allowed: set[str] | None,
+    per_type: int,
+    per_type_of: Mapping[str, int] | None,
+    require_response: bool,
+    seed: int,
+) -> None:
+    """``stratified_sample``'s loop over ``read_traffic``'s ``_light`` items: ``TrafficRecord``s, and rows the
+    reader's fast check vouched for as ``(prompt_type, timestamp, response, messages, params, params_json,
+    row, where)``, whose record is built (``build(row, where)``) only if the sample keeps it. The same
+    counts, clusters and ranks as the loop over records: the cluster key of such a row is written by orjson
+    from its parts when ``params_json`` says orjson writes it as json.dumps does (``_canonical_json``)."""
+    sha256 = hashlib.sha256
+    dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
+    for position, item in enumerate(items):
+        if type(item) is tuple:  # kept as it is: its record is built from its row and locator at the end
+            t, ts, response, messages, params, params_json, _, _ = record = item
+        else:
+            t, ts, response = item.prompt_type, item.timestamp, item.response
+            messages, params, params_json, record = item.messages, item.params, None, item
+        if allowed is not None and t not in allowed:
+            continue
+        g = groups.get(t)
+        if g is None:
+            g = groups[t] = _BottomK(seed, t)
+        volume[t] += 1
+        if ts is not None:
+            if g.first is None or ts < g.first:
+                g.first = ts
+            if g.last is None or ts > g.last:
+                g.last = ts
+        if require_response and response is None:
+            skipped[NO_RESPONSE] += 1
+            continue
+        key = None
+        if params_json is not None:
+            try:  # what _canonical_json({"m": messages, "p": params}, str) writes, the params' part already written
+                key = b'{"m":' + dumps(messages, option=sort) + b',"p":' + params_json + b"}"
+            except orjson.JSONEncodeError:
+                pass
+        if key is None:
+            key = _canonical_json({"m": messages, "p": params}, str)
+        g.offer_head(
+            position, record, sha256(key).digest()[:10], per_type_of.get(t, per_type) if per_type_of else per_type
+        )
+    for g in groups.values():  # the kept rows' records, built now
+        for entry in g.kept.values():
+            if type(entry[1]) is tuple:
+                entry[1] = build(entry[1][6], entry[1][7])
 
 
 def type_rng(seed: int, prompt_type: str) -> random.Random:
@@ -262,7 +333,12 @@ def stratified_sample(
     groups: dict[str, _BottomK] = {}
     volume: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    for position, record in enumerate(records):
+    light = getattr(records, "_light", None)  # read_traffic's records: only those kept are built
+    lit = light() if callable(light) else None
+    if lit is not None:
+        items, build = lit
+        _sample_light(items, build, groups, volume, skipped, allowed, per_type, per_type_of, require_response, seed)
+    for position, record in enumerate(records if lit is None else ()):
         t = record.prompt_type
         if allowed is not None and t not in allowed:
             continue
@@ -282,7 +358,7 @@ def stratified_sample(
         g.offer(position, record, per_type_of.get(t, per_type) if per_type_of else per_type)
 
     order = [t for t in wanted if t in groups] if wanted is not None else sorted(groups)
-    kept = {t: sorted(groups[t].kept.items(), key=lambda ce: ce[1][0]) for t in order}  # input order
+    kept = {t: groups[t].clusters() for t in order}  # input order
     renamed = _unique_ids({t: [(e[0], e[1]) for _, e in entries] for t, entries in kept.items()})
     sample = Sample(
         volume={t: volume[t] for t in order},

@@ -260,6 +260,13 @@ def _usage(value: Any, name: str) -> dict[str, Any] | None:
 def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
+    if type(value) is str and ("T" in value or ":" in value):  # ISO 8601 (never a number: see _NUMBER)
+        try:
+            dt = datetime.fromisoformat(value.strip())
+            tz = dt.tzinfo
+            return dt if tz is UTC else dt.astimezone(UTC) if tz is not None else dt.replace(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            pass  # the general path below names the mistake
     fix = "write ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
     if isinstance(value, bool) or not isinstance(value, (int, float, str, datetime)):
         raise _Bad("invalid record", f"timestamp must be text or a number, got {_type_name(value)}", fix)

@@ -10,9 +10,14 @@ fields are kept in ``metadata`` (an explicit ``metadata`` key wins on a name cla
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import orjson
+
+from equiv.sampling import _plain
 from equiv.traffic.fields import (
+    ROLES,
     _Bad,
     _check_messages,
     _opt_dict,
@@ -117,3 +122,115 @@ def _prepend_system(messages: list[dict[str, Any]], system: Any) -> list[dict[st
 def _is_native(row: dict[str, Any]) -> bool:
     """A row with ``messages`` or ``prompt`` (any other row that no format claims is read as native too)."""
     return any(k in row for k in _KEYS)
+
+
+# ---------------------------------------------------------------------------------------------- fast check
+
+# the top-level keys of a row the fast check handles: no `prompt`, no `system`, no extra field (those rows
+# take the full path); `messages` must be there
+_FAST_KEYS = _NATIVE_FIELDS - {"prompt", "system"}
+_FAST_ROLES = frozenset(ROLES)
+_STR_MAX = 1 << 20  # equiv.sampling._MAX_STR: longer strings make the cluster key json.dumps's
+# a row's raw params (orjson's canonical bytes) -> the canonical bytes of the params SamplingParams accepted
+# (nulls dropped), or b"" where orjson would not write the cluster key as json.dumps does; and whether nulls
+# were dropped. Only for rows decoded from JSON text, whose values are JSON's own types: for those the bytes
+# name one value (1, 1.0 and true differ), so equal bytes are equally accepted
+_FAST_PARAMS: dict[bytes, tuple[bytes, bool]] = {}
+_FAST_PARAMS_MAX = 4096
+_SORT = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+# what sampling needs of a row the fast check vouched for, as the full path gives it: prompt-type, timestamp,
+# response, messages, params, and the canonical JSON of the params when orjson writes the cluster key of these
+# messages and params as json.dumps does (else None). A plain tuple: one is made for every record
+_Fast = tuple[str, datetime | None, str | None, list[dict[str, Any]], dict[str, Any], bytes | None]
+
+
+def _fast_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> _Fast | None:
+    """``_from_native`` + ``TrafficRecord`` validation for the usual native row of JSON text, cheaply.
+
+    Exact in one direction: it returns values only for a row that the full path (``_from_native``, then
+    ``TrafficRecord.model_validate``) certainly accepts, and then the values that path gives; for anything
+    unusual it returns None and the caller takes the full path, which accepts or names the mistake. ``row``
+    must come from JSON text (JSON's own types only).
+    """
+    if "messages" not in row or not row.keys() <= _FAST_KEYS:
+        return None
+    messages = row["messages"]
+    if type(messages) is not list or not messages:
+        return None
+    for m in messages:  # each message: a chat role and text, any other key text too (so _plain holds)
+        if type(m) is not dict or type(role := m.get("role")) is not str or role not in _FAST_ROLES:
+            return None
+        content = m.get("content")
+        if type(content) is not str or len(content) > _STR_MAX:
+            return None
+        if len(m) != 2:
+            for k, v in m.items():
+                if type(v) is not str or len(v) > _STR_MAX or len(k) > _STR_MAX:
+                    return None
+    response = row.get("response")
+    if response is not None and type(response) is not str:
+        return None
+    for name in ("model", "reference"):
+        v = row.get(name)
+        if v is not None and type(v) is not str:
+            return None
+    v = row.get("id")
+    if v is not None and type(v) is not str and type(v) is not int:
+        return None
+    metadata = row.get("metadata")
+    if metadata is not None and type(metadata) is not dict:
+        return None
+    usage = row.get("usage")
+    if usage is not None:
+        if type(usage) is not dict:
+            return None
+        for k in ("prompt_tokens", "completion_tokens"):
+            n = usage.get(k)
+            if type(n) is not int or n < 0:
+                return None
+    params = row.get("params")
+    if params is None:
+        params = {}
+    elif type(params) is not dict:
+        return None
+    try:
+        key = orjson.dumps(params, option=_SORT)
+    except orjson.JSONEncodeError:
+        return None
+    memo = _FAST_PARAMS.get(key)
+    if memo is None:
+        try:
+            present = _params(params, "params")
+        except _Bad:
+            return None
+        p_json = b""
+        if _plain(present, 1):  # at the depth it has in the cluster key
+            try:
+                p_json = orjson.dumps(present, option=_SORT)
+            except orjson.JSONEncodeError:
+                pass
+        memo = (p_json, len(present) != len(params))
+        if len(_FAST_PARAMS) >= _FAST_PARAMS_MAX:
+            _FAST_PARAMS.clear()
+        _FAST_PARAMS[key] = memo
+    p_json, nulls = memo
+    if nulls:
+        params = {k: v for k, v in params.items() if v is not None}
+    if pt_field == "prompt_type" and type(pt := row.get("prompt_type")) is str and pt:
+        prompt_type = pt
+    else:
+        try:
+            prompt_type = _prompt_type([row, metadata], pt_field, pt_path)
+        except _Bad:
+            return None
+    try:
+        timestamp = _timestamp(row.get("timestamp"))
+    except _Bad:
+        return None
+    if response is None and len(messages) > 1:  # as _from_native: a final assistant message is the response
+        last = messages[-1]
+        if last["role"] == "assistant" and not last.get("tool_calls"):
+            response, messages = last["content"], messages[:-1]
+    return prompt_type, timestamp, response, messages, params, p_json or None

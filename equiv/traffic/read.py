@@ -7,6 +7,11 @@
   counted in ``ReadStats`` by reason; problems with the file as a whole (not found, unsupported type,
   a malformed JSON array, corrupt gzip) always stop. A file with no records, or whose records were
   all invalid, is an error.
+- What ``read_traffic`` returns is an iterator of ``TrafficRecord``s. ``equiv.sampling.stratified_sample``
+  reads it through ``_Traffic._light`` instead: the usual native row of a JSON file is then checked by
+  ``native._fast_native`` (exact in one direction: it vouches only for rows the full validation accepts,
+  anything unusual takes the full path), and only the records the sample keeps are built. Errors, counts
+  and ``ReadStats`` are the same either way.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from equiv.errors import InputError
 from equiv.schema import TrafficRecord
 from equiv.traffic.detect import detect_format
 from equiv.traffic.fields import _ONE_OBJECT, _Bad, _Row, _short, _Skip, _type_name
+from equiv.traffic.native import _fast_native
 from equiv.traffic.paths import TrafficPath, digest, postgres_url, traffic_display
 from equiv.traffic.redact import Redactor
 from equiv.traffic.registry import FORMATS, MIXABLE, Format
@@ -123,7 +129,9 @@ def read_traffic(
     opts = _Options(
         prompt_type_field, fields, skip_invalid, since, FORMATS[format] if format else None, filters, redact
     )
-    return _records(source, display, opts, stats or ReadStats())
+    # rows of JSON text (files, not a database) may take the fast check when nothing rewrites or filters records
+    fast = postgres_url(path) is None and not filters and redact is None and format in (None, "native")
+    return _Traffic(source, display, opts, stats or ReadStats(), fast)
 
 
 def file_digest(
@@ -162,19 +170,95 @@ class _Options:
     redact: Redactor | None
 
 
+class _Traffic(Iterator[TrafficRecord]):
+    """What ``read_traffic`` returns: an iterator of validated records (``_records``), which
+    ``equiv.sampling.stratified_sample`` may instead read through ``_light`` when it is untouched."""
+
+    def __init__(
+        self, source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats, fast: bool
+    ) -> None:
+        self._source, self._display, self._o, self._stats, self._fast = source, display, o, stats, fast
+        self._it: Iterator[Any] | None = None
+        self._lightened = False  # _light gave the rows away
+
+    def __iter__(self) -> _Traffic:
+        return self
+
+    def __next__(self) -> TrafficRecord:
+        if self._it is None:
+            self._it = _records(self._source, self._display, self._o, self._stats, False)
+        elif self._lightened:
+            raise RuntimeError("these records are being read by stratified_sample")
+        return next(self._it)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._it is not None and hasattr(self._it, "close"):
+            self._it.close()
+
+    def _light(self) -> tuple[Iterator[Any], Callable[[dict[str, Any], str], TrafficRecord]] | None:
+        """The records for sampling, each a ``TrafficRecord`` or, for a row that the fast check
+        (``native._fast_native``) vouched for, the tuple ``(*_Fast, row, where)``; and the function that
+        builds the record of such a row (``build(row, where)``, which cannot fail), so that only the records
+        a sample keeps are built. None once iteration has started, or where records are rewritten (redaction)
+        or filtered by their content (``--where``): sample the records themselves then."""
+        if self._it is not None or not self._fast:
+            return None
+        self._it = it = _records(self._source, self._display, self._o, self._stats, True)
+        self._lightened = True
+        o = self._o
+
+        def build(row: dict[str, Any], where: str) -> TrafficRecord:
+            try:
+                return _to_record(row, where, _NATIVE, o)
+            except _Bad as bad:  # cannot happen (the fast check vouched for the row): still, say where
+                raise InputError(bad.message(where)) from None
+
+        return it, build
+
+
+_NATIVE = FORMATS["native"]
+
+
 def _records(
-    source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats
-) -> Iterator[TrafficRecord]:
+    source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats, fast: bool
+) -> Iterator[Any]:
+    """The records, validated, in file order (``TrafficRecord``s); with ``fast``, the rows that
+    ``_fast_native`` vouches for come as ``(*_Fast, row, where)`` instead (``_Traffic._light``)."""
     # this file's own counts (a ReadStats may be shared by several files); a unit is a row, or one of the
     # records a row expands into (an OTLP line's spans)
     rows = units = invalid = read = 0
     fmt = o.format  # auto: each file's first record decides (native and OpenAI logs stay mixable)
     current = None
+    pt_field, pt_path, since = o.pt_field, o.pt_path, o.since
+    prefix = None  # current + ":": a locator "<current>:<digits>" is a line of the current file
     for where, row, table in source():
-        if o.format is None and (file := _file_of(where)) != current:
-            current, fmt = file, None  # a new file of a glob or folder: its own first record decides
+        if o.format is None and not (
+            prefix is not None and where.startswith(prefix) and where[len(prefix) :].isdigit()
+        ):
+            if (file := _file_of(where)) != current:
+                current, fmt = file, None  # a new file of a glob or folder: its own first record decides
+            prefix = current + ":"
         rows += 1
         stats.rows += 1
+        if fast and not table and fmt is not None and type(row) is dict:
+            # a native record of JSON text that the fast check vouches for (detect_format: native, as the
+            # check takes only rows whose keys are all native fields, `messages` among them)
+            if (fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE)) and (
+                f := _fast_native(row, pt_field, pt_path)
+            ) is not None:
+                units += 1
+                if since is not None:
+                    ts = f[1]
+                    if ts is None:
+                        stats._skip("no timestamp", category="filtered")
+                        continue
+                    if ts < since:
+                        stats._skip("before since", category="filtered")
+                        continue
+                read += 1
+                stats.read += 1
+                yield (*f, row, where)
+                continue
         try:
             if isinstance(row, _Bad):
                 raise row
