@@ -736,6 +736,7 @@ def analyze_run(
     labels: Mapping[str, str] | None = None,
     candidates: Sequence[Mapping[str, Any]] | None = None,
     sequential_order: Mapping[str, Sequence[str]] | None = None,
+    eval_cost_realtime_usd: float | None = None,
 ) -> Analysis:
     """The verdict with the per-pair and per-check results it rests on.
 
@@ -952,7 +953,9 @@ def analyze_run(
                 "candidate x prompt-type test"
             )
     if eval_cost_usd is not None:
-        verdict.eval_cost = _eval_cost(verdict, eval_cost_usd, len(pairs), seq, settings.samples_per_prompt)
+        verdict.eval_cost = _eval_cost(
+            verdict, eval_cost_usd, len(pairs), seq, settings.samples_per_prompt, eval_cost_realtime_usd
+        )
     by_id = {r.pair_id: r for r in all_results}  # in the order of the input pairs, whatever the candidates
     ordered = [by_id[p.pair_id] for p in pairs if p.pair_id in by_id]
     return Analysis(verdict=verdict, pairs=ordered if len(ordered) == len(all_results) else all_results, checks=checked)
@@ -964,13 +967,15 @@ def _eval_cost(
     bought: int,
     seq: Mapping[tuple[str | None, str], sq.SequentialResult],
     samples: int = 1,
+    realtime_usd: float | None = None,
 ) -> EvalCost:
     """The eval-cost line: what the run spent; what the fixed-n design (every sampled prompt of every
     candidate x type, bought in real time) would have spent, scaling this run's spend per pair bought; and
     the spend as a share of the first month's projected saving of the types that can switch (GO: the
     recommended candidate's, with several)."""
     fixed = max(bought, sum(r.n for r in seq.values()) * samples) if seq else bought
-    fixed_usd = usd * fixed / bought if bought else usd
+    base = realtime_usd if realtime_usd is not None else usd  # --batch: the same calls at real-time prices
+    fixed_usd = base * fixed / bought if bought else base
     saving = 0.0
     any_go = False
     views = {tv.prompt_type: tv for tv in verdict.prompt_types}

@@ -198,6 +198,10 @@ class Settings(BaseModel):
     redact: list[str] | str | None = None
     # --sequential (SPEC "Spending less"): prompts in a seeded order, each type stops when an anytime-valid test decides
     sequential: bool = False
+    # --batch: generations and judge calls through the provider's Batch API, billed at this share of the
+    # configured real-time price (litellm's own batch prices where the price is litellm's)
+    batch: bool = False
+    batch_discount: float = Field(default=0.5, gt=0, le=1)
     judge_check: bool = True
     judge_check_fraction: float = Field(default=0.10, gt=0, le=1)
     judge_check_min: int = Field(default=10, ge=0)

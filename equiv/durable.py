@@ -17,7 +17,6 @@ import threading
 import time
 from typing import IO, Any
 
-
 INTERVAL_S = 0.25
 
 

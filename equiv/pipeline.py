@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -191,7 +192,8 @@ class _Work:
         At most `concurrency` items are open at once, in list order, so pairs finish (and are saved)
         steadily instead of every pair's first call being bought before any pair is judged.
         """
-        gate = asyncio.Semaphore(self.s.concurrency)
+        # --batch: every item at once, so a wave's calls gather into one provider batch (the runner still caps spend)
+        gate = asyncio.Semaphore(max(1, len(items)) if self.s.batch else self.s.concurrency)
 
         async def gated(coro: Any, file: str, kind: str) -> tuple[Any, str, str]:
             async with gate:
@@ -583,18 +585,37 @@ async def _execute(
     run.write_run_info(info)
 
     cache = CallCache(run.file(CALLS), sibling_call_files(run.path))  # every run under --out shares its calls
+    api_keys = {n: settings.api_key(n) for n in {m.baseline.name, *(s.name for _, s in m.candidates), *m.judges}}
+    batch = None
+    if settings.batch:
+        from equiv.llm.batch import BatchQueue, batch_price_share
+
+        batch = BatchQueue(
+            run.path, api_keys, lambda spec: batch_price_share(spec, settings), on_event=emit, poll_s=BATCH_POLL_S
+        )
     runner = Runner(
         cache=cache,
         concurrency=settings.concurrency,
         max_retries=settings.max_retries,
         max_spend_usd=settings.max_spend_usd,
-        api_keys={n: settings.api_key(n) for n in {m.baseline.name, *(s.name for _, s in m.candidates), *m.judges}},
+        api_keys=api_keys,
         default_max_tokens=settings.max_tokens_default,
         on_event=emit,
         seed=settings.seed,
         redact=redactor.text if redactor is not None else None,
         redact_id=redactor.digest if redactor is not None else None,
+        batch=batch,
     )
+    if batch is not None:  # a killed run's submitted batches are polled again, never bought twice
+        specs = {s.name: s for s in (m.baseline, *(spec for _, spec in m.candidates), *m.judges.values())}
+        resumed_batches = runner.resume_batches(specs)
+        from equiv.llm.batch import batchable
+
+        info["batch"] = {
+            "discount": settings.batch_discount,
+            "resumed_batches": resumed_batches,
+            "realtime_models": sorted(n for n, spec in specs.items() if not batchable(spec)),
+        }
     judges = {name: make_judge(runner, spec, settings) for name, spec in m.judges.items()}
     panels = {t: Panel([judges[n] for n in settings.judges_for(t)]) for t in sample.records}
     w = _Work(settings, m, run, runner, panels, judging, emit, sample)
@@ -651,6 +672,9 @@ async def _execute(
     finally:
         # calls already sent when the run stopped are paid for: keep their answers (bounded wait)
         await runner.settle(min(10.0, settings.timeout_s))
+        if batch is not None:
+            info["batch"]["submitted"] = batch.submitted
+            await batch.aclose()  # a batch still running stays recorded in batches.jsonl: the next run polls it
         cache.close()
 
     pairs = run.load_pairs()
@@ -670,6 +694,7 @@ async def _execute(
         labels=load_labels(run.path),
         candidates=info["candidates"],
         sequential_order=(info.get("sequential") or {}).get("order"),
+        eval_cost_realtime_usd=round(cache.total_realtime_cost(), 6),
     )
     verdict = result.verdict
     notes = run_notes(pairs, sample, read_stats, settings)
@@ -678,6 +703,7 @@ async def _execute(
     info.update(
         finished_at=utc_now(),
         eval_cost_usd=round(cache.total_cost(), 6),
+        eval_cost_realtime_usd=round(cache.total_realtime_cost(), 6),
         aborted=aborted,
         calls={
             "bought_this_session": runner.stats.calls,
@@ -694,6 +720,7 @@ async def _execute(
     return RunResult(run_dir=run.path, verdict=verdict, aborted=aborted, info=info)
 
 
+BATCH_POLL_S = float(os.environ.get("EQUIV_BATCH_POLL_S", "10"))  # seconds between two polls of a batch
 SEQUENTIAL_LOOK = 10  # prompts per candidate x type between two looks of the sequential test (after the first 30)
 
 

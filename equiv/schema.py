@@ -144,6 +144,14 @@ class Completion(BaseModel):
     # the sha256 of the redaction rule this answer went through (equiv.toml `redact`), when it did: a cached
     # answer is redacted again only under another rule (a scrubber need not be idempotent)
     redacted: str | None = None
+    # --batch: the provider batch that answered it, and the share of the real-time price it was billed at
+    # (`cost_usd` stays the real-time price: routing and savings use it; the eval's spend uses `billed_usd`)
+    batch_id: str | None = None
+    batch_price_share: float | None = None
+
+    @property
+    def billed_usd(self) -> float:
+        return self.cost_usd * (self.batch_price_share if self.batch_price_share is not None else 1.0)
 
 
 class Side(BaseModel):

@@ -82,6 +82,13 @@ def compare(
             "(or at --per-type).",
         ),
     ] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Generations and judge calls through the provider's Batch API (priced at the batch rate; resumable).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compare baseline and candidate on sampled traffic; write reports/<run_id>/ and print the verdict."""
@@ -118,6 +125,7 @@ def compare(
         where=where or None,
         prompt_type_field=prompt_type_field,
         sequential=sequential or None,
+        batch=batch or None,
     )
     err = Console(stderr=True)
     with ProgressPrinter(err, quiet=quiet) as progress:

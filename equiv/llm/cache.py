@@ -124,6 +124,10 @@ class CallCache:
 
     def total_cost(self) -> float:
         """What this run bought (calls reused from other runs cost it nothing)."""
+        return sum(c.billed_usd for c in self._entries.values())
+
+    def total_realtime_cost(self) -> float:
+        """What this run's calls cost at real-time prices (differs from `total_cost` for --batch calls)."""
         return sum(c.cost_usd for c in self._entries.values())
 
     def __len__(self) -> int:

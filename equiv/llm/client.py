@@ -287,10 +287,19 @@ class CallError(Exception):
 
     `maybe_billed`: the request reached the provider and may have been generated and billed although no
     answer came back (a read timeout); the runner counts its reservation as spent, so the cap stays hard.
+    `resend`: --batch: the batch ended (expired, cancelled, failed) before it answered this request, which was
+    never run: the runner sends it again in a later batch, without backoff and without counting it as a
+    provider failure (a whole batch expiring is not hundreds of failed calls).
     """
 
     def __init__(
-        self, kind: str, message: str, retry_after: float | None = None, *, maybe_billed: bool = False
+        self,
+        kind: str,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        maybe_billed: bool = False,
+        resend: bool = False,
     ) -> None:
         message = secrets.redact(message)
         super().__init__(message)
@@ -298,6 +307,7 @@ class CallError(Exception):
         self.message = message
         self.retry_after = retry_after
         self.maybe_billed = maybe_billed
+        self.resend = resend
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -494,6 +504,14 @@ async def acomplete(
     except Exception as exc:
         raise _classify(exc, api_key) from None
     latency = time.perf_counter() - t0
+    return completion_from(spec, resp, messages, params, latency)
+
+
+def completion_from(
+    spec: ModelSpec, resp: Any, messages: list[dict[str, Any]], params: dict[str, Any], latency: float = 0.0
+) -> Completion:
+    """A provider's chat-completion response (litellm's ModelResponse, real-time or read from a batch's output
+    file) as equiv's Completion, priced as `spec` at the real-time price."""
     # The reply as the user would get it: text, tool calls, a refusal, or what a content filter let through,
     # each rendered explicitly (equiv.llm.answer), never a silent "" that loses to the other side.
     try:

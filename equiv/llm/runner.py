@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -18,6 +19,7 @@ from equiv.llm.client import CallError, ModelSpec
 from equiv.schema import Completion
 
 Event = Callable[[str, dict[str, Any]], None]
+RESENDS = 20  # --batch: how often a request a batch ended without running is sent again (not a failure)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,12 @@ class Runner:
         tuning: Tuning | None = None,
         redact: Callable[[str], str] | None = None,
         redact_id: str | None = None,
+        batch: Any = None,
     ) -> None:
         tuning = tuning or Tuning.from_env()
+        # --batch: an equiv.llm.batch.BatchQueue; calls to models with a Batch API go through it
+        self.batch = batch
+        self._batchable: dict[str, bool] = {}
         # the user's redaction (equiv.toml `redact`), applied to the answers of calls made with redact=True
         # (baseline and candidate answers) before they are cached, judged or written
         self.redact = redact
@@ -194,13 +200,31 @@ class Runner:
             return
         result = sent.result()
         if self.cache.get(key) is None:
-            self.spent += result.cost_usd
+            self.spent += result.billed_usd
             self.stats.calls += 1
             try:
                 clean = _scrubbed(result, redact)
             except InputError:  # the user's redaction failed: never cache the answer unredacted (the run stops)
                 return
             self.cache.put(key, clean)
+
+    def _use_batch(self, spec: ModelSpec) -> bool:
+        if self.batch is None:
+            return False
+        if spec.name not in self._batchable:
+            from equiv.llm.batch import batchable
+
+            self._batchable[spec.name] = batchable(spec)
+        return self._batchable[spec.name]
+
+    def resume_batches(self, specs: dict[str, ModelSpec]) -> int:
+        """--batch: poll again the batches a killed session submitted; every answer they bring is kept."""
+        if self.batch is None:
+            return 0
+        n = self.batch.resume(specs)
+        for key, fut in list(self.batch._waiting.items()):
+            fut.add_done_callback(lambda f, k=key: self._keep(k, f))
+        return int(n)
 
     async def settle(self, timeout_s: float) -> int:
         """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
@@ -293,7 +317,7 @@ class Runner:
         params: dict[str, Any],
         redact: Callable[[Completion], Completion] | None = None,
     ) -> Completion:
-        attempt = 0
+        attempt = resends = 0
         while True:
             if self.aborted is not None:
                 raise self.aborted
@@ -315,15 +339,21 @@ class Runner:
             result: Completion | None = None
             delay: float | None = None
             unanswered = 0.0  # a call sent and never answered (timeout): maybe billed, so its reservation stays spent
+            use_batch = self._use_batch(spec)
             try:
-                async with self.sem:
+                async with contextlib.nullcontext() if use_batch else self.sem:  # a batch holds many calls
                     if self.aborted is not None:
                         raise self.aborted
                     if self.spent + self.reserved > self.cap * (1 + 1e-9) + 1e-12:
                         # a call answered meanwhile cost more than its reservation (the provider ignored the
                         # limit): the calls admitted before that are not sent past the cap
                         raise self._cap_reached(worst)
-                    sent = asyncio.ensure_future(client.acomplete(spec, messages, params, self.api_keys.get(spec.name)))
+                    api_key = self.api_keys.get(spec.name)
+                    sent = asyncio.ensure_future(
+                        self.batch.complete(spec, messages, params, key, api_key)
+                        if use_batch
+                        else client.acomplete(spec, messages, params, api_key)
+                    )
                     try:
                         result = await asyncio.shield(sent)
                     except asyncio.CancelledError:
@@ -344,6 +374,10 @@ class Runner:
                     ) from None
                 if err.kind != "transient":
                     raise
+                if err.resend and resends < RESENDS:  # --batch: it never ran; into the next batch
+                    resends += 1
+                    self.stats.retries += 1
+                    continue
                 self.stats.faults[err.message.split(":", 1)[0]] += 1
                 self.consecutive_failures += 1
                 if self.consecutive_failures >= self.breaker_threshold:
@@ -381,7 +415,7 @@ class Runner:
                     if self._open == 0:
                         self.reserved = 0.0
                     if result is not None:
-                        self.spent += result.cost_usd
+                        self.spent += result.billed_usd
                     elif unanswered:
                         self.spent += unanswered
                         self.stats.unanswered_usd += unanswered
@@ -398,8 +432,9 @@ class Runner:
             self._record(failed=False)
             self.stats.calls += 1
             self.stats.max_attempts = max(self.stats.max_attempts, attempt + 1)
-            self.cache.put(key, result)
-            self.on_event("call", {"model": spec.name, "cost": result.cost_usd})
+            if self.cache.get(key) is None:  # (a resumed batch's answer may have been kept already)
+                self.cache.put(key, result)
+            self.on_event("call", {"model": spec.name, "cost": result.billed_usd})
             return result
 
 

@@ -372,7 +372,8 @@ def serving(settings: Settings, names: list[str | None] | None = None) -> Iterat
     """The local models among `names` (default: baseline, candidate, judge) are served for the duration."""
     global _ACTIVE
     wanted = local_model_names(
-        settings, names if names is not None else [settings.baseline, *settings.candidate_models, *settings.all_judges()]
+        settings,
+        names if names is not None else [settings.baseline, *settings.candidate_models, *settings.all_judges()],
     )
     for n, ms in settings.models.items():
         if ms.gguf and not is_local(n):

@@ -1,0 +1,357 @@
+"""--batch: calls through the provider's Batch API via litellm (SPEC "Spending less"), resumable.
+
+The runner hands a call here instead of sending it. Calls gather per provider endpoint (provider, api_base,
+key) until none has arrived for `quiet_s` (a wave of a run: every candidate answer, then every judge
+verdict), then go out as one batch: the requests are written to a JSONL file uploaded with
+`litellm.acreate_file(purpose="batch")`, the batch created with `litellm.acreate_batch`, polled with
+`litellm.aretrieve_batch` and read with `litellm.afile_content`. Each answer resolves its call as a
+real-time answer would (the same Completion, priced at the real-time price, billed at the batch share).
+
+Nothing bought twice: before the upload, `batches.jsonl` in the run directory records the requests' cache
+keys under their `custom_id`s; the file id and the batch id are recorded as soon as they exist. A killed run
+re-reads it: a submitted batch is polled again and its answers collected, never re-bought; a call of a
+batch that failed, expired or was cancelled fails as a transient error, so the runner's retry sends it in
+a later batch. (A run killed between creating a batch and recording its id, a few milliseconds, submits
+those requests again.)
+
+Providers with a Batch API through litellm: openai (and OpenAI-compatible servers), azure, vertex_ai,
+bedrock, hosted_vllm. Other models are called in real time (the run notes say so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from equiv import durable
+from equiv.llm.client import CallError, ModelSpec
+from equiv.schema import Completion
+
+BATCH_PROVIDERS = ("openai", "azure", "vertex_ai", "bedrock", "hosted_vllm")
+FILE = "batches.jsonl"
+FINAL = ("completed", "expired", "cancelled", "failed")
+
+
+def provider_of(spec: ModelSpec) -> tuple[str, str]:
+    """(provider, the model name the provider knows) of a model, as litellm routes it."""
+    from equiv.llm.client import _litellm
+
+    litellm = _litellm()
+    try:
+        model, provider, _key, _base = litellm.get_llm_provider(spec.call_model, api_base=spec.api_base)
+    except Exception:
+        return "", spec.call_model
+    return str(provider), str(model)
+
+
+def batch_price_share(spec: ModelSpec, settings: Any) -> float:
+    """The share of the real-time price a batch call is billed at: litellm's batch price where the price is
+    litellm's own (its `input_cost_per_token_batches`), else `batch_discount` of the configured price."""
+    ms = settings.model_settings(spec.name)
+    if ms.input_cost_per_mtok is None:
+        from equiv.llm.client import _litellm
+
+        cost_map = getattr(_litellm(), "model_cost", {}) or {}
+        info = cost_map.get(spec.call_model) or cost_map.get(spec.call_model.split("/", 1)[-1]) or {}
+        batch_in, real_in = info.get("input_cost_per_token_batches"), info.get("input_cost_per_token")
+        if isinstance(batch_in, int | float) and isinstance(real_in, int | float) and real_in > 0:
+            return float(batch_in) / float(real_in)
+    return float(settings.batch_discount)
+
+
+def batchable(spec: ModelSpec) -> bool:
+    from equiv.local import is_local
+
+    return not is_local(spec.name) and provider_of(spec)[0] in BATCH_PROVIDERS
+
+
+@dataclass
+class _Request:
+    key: str
+    spec: ModelSpec
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    future: asyncio.Future[Completion]
+
+
+@dataclass
+class _Group:
+    provider: str
+    api_base: str | None
+    api_key: str | None
+    requests: list[_Request] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class BatchQueue:
+    """Calls gathered into provider batches; see the module docstring."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        api_keys: dict[str, str | None],
+        price_share: Callable[[ModelSpec], float],
+        *,
+        quiet_s: float = 0.5,
+        poll_s: float = 2.0,
+        max_requests: int = 50_000,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.path = run_dir / FILE
+        self.api_keys = api_keys
+        self.price_share = price_share
+        self.quiet_s, self.poll_s, self.max_requests = quiet_s, poll_s, max_requests
+        self.on_event = on_event or (lambda kind, data: None)
+        self._groups: dict[tuple[str, str | None, str | None], _Group] = {}
+        self._waiting: dict[str, asyncio.Future[Completion]] = {}  # keys in a submitted batch not yet answered
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fh: Any = None
+        self._resumed: list[dict[str, Any]] = self._read()
+        self.submitted = 0  # batches this session
+
+    # ------------------------------------------------------------------ the journal (batches.jsonl)
+
+    def _read(self) -> list[dict[str, Any]]:
+        """Submitted batches not yet collected, from an earlier session."""
+        if not self.path.is_file():
+            return []
+        batches: dict[str, dict[str, Any]] = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            ref = rec.get("ref")
+            if not isinstance(ref, str):
+                continue
+            entry = batches.setdefault(ref, {"ref": ref})
+            entry.update({k: v for k, v in rec.items() if k != "event"})
+            entry.setdefault("events", []).append(rec.get("event"))
+        return [b for b in batches.values() if b.get("batch_id") and "collected" not in b["events"]]
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+        durable.mark(self._fh)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            durable.sync(self._fh)
+            self._fh.close()
+            self._fh = None
+
+    # ------------------------------------------------------------------ the runner's side
+
+    def resume(self, specs: dict[str, ModelSpec]) -> int:
+        """Poll again the batches an earlier session submitted; their calls wait for them. Returns how many."""
+        loop = asyncio.get_running_loop()
+        n = 0
+        for b in self._resumed:
+            spec = specs.get(str(b.get("model_name")))
+            if spec is None:
+                continue
+            mapping = {str(c): str(k) for c, k in (b.get("mapping") or {}).items()}
+            futures = {}
+            for cid, key in mapping.items():
+                fut = self._waiting.get(key) or loop.create_future()
+                self._waiting[key] = fut
+                futures[cid] = fut
+            group = _Group(str(b.get("provider")), b.get("api_base"), self.api_keys.get(spec.name))
+            self._spawn(self._poll(str(b["ref"]), str(b["batch_id"]), group, spec, mapping, futures, b.get("bodies")))
+            n += 1
+        self._resumed = []
+        return n
+
+    async def complete(
+        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], key: str, api_key: str | None
+    ) -> Completion:
+        """The call's answer, from the batch it goes out in (or the earlier session's batch that holds it)."""
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        loop = asyncio.get_running_loop()
+        provider, _ = provider_of(spec)
+        gkey = (provider, spec.api_base, spec.name)
+        group = self._groups.get(gkey)
+        if group is None:
+            group = self._groups[gkey] = _Group(provider, spec.api_base, api_key)
+        fut: asyncio.Future[Completion] = loop.create_future()
+        group.requests.append(_Request(key, spec, messages, params, fut))
+        if group.timer is not None:
+            group.timer.cancel()
+        if len(group.requests) >= self.max_requests:
+            self._flush(gkey)
+        else:
+            group.timer = loop.call_later(self.quiet_s, self._flush, gkey)
+        return await fut
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _flush(self, gkey: tuple[str, str | None, str | None]) -> None:
+        group = self._groups.get(gkey)
+        if group is None or not group.requests:
+            return
+        reqs, group.requests, group.timer = group.requests, [], None
+        self._spawn(self._submit(group, reqs))
+
+    # ------------------------------------------------------------------ provider calls
+
+    def _kwargs(self, group: _Group) -> dict[str, Any]:
+        kw: dict[str, Any] = {"custom_llm_provider": group.provider}
+        if group.api_base:
+            kw["api_base"] = group.api_base
+        if group.api_key:
+            kw["api_key"] = group.api_key
+        elif group.api_base:
+            kw["api_key"] = "sk-no-key"  # local OpenAI-compatible servers need some key
+        return kw
+
+    async def _submit(self, group: _Group, reqs: list[_Request]) -> None:
+        from equiv.llm.client import _classify, _litellm
+
+        litellm = _litellm()
+        spec = reqs[0].spec
+        _, model = provider_of(spec)
+        ref = hashlib.sha256(("|".join(r.key for r in reqs) + str(time.time())).encode()).hexdigest()[:16]
+        mapping, bodies, lines, futures = {}, {}, [], {}
+        for i, r in enumerate(reqs):
+            cid = f"equiv-{ref}-{i}"
+            mapping[cid] = r.key
+            body = {"model": model, "messages": r.messages, **r.params}
+            bodies[cid] = {"messages": r.messages, "params": r.params}
+            lines.append(json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}))
+            futures[cid] = r.future
+            self._waiting[r.key] = r.future
+        # before anything is sent: which cache key each custom_id answers (a killed run re-polls, never re-buys)
+        self._write(
+            {
+                "event": "prepared",
+                "ref": ref,
+                "provider": group.provider,
+                "api_base": group.api_base,
+                "model_name": spec.name,
+                "mapping": mapping,
+                "bodies": bodies,
+            }
+        )
+        kw = self._kwargs(group)
+        try:
+            payload = ("\n".join(lines) + "\n").encode("utf-8")
+            fobj = await litellm.acreate_file(file=(f"{ref}.jsonl", io.BytesIO(payload)), purpose="batch", **kw)
+            self._write({"event": "uploaded", "ref": ref, "file_id": fobj.id})
+            batch = await litellm.acreate_batch(
+                completion_window="24h",
+                endpoint="/v1/chat/completions",
+                input_file_id=fobj.id,
+                metadata={"equiv_ref": ref},
+                **kw,
+            )
+            self._write({"event": "submitted", "ref": ref, "batch_id": batch.id})
+        except Exception as exc:  # the batch never went out: each call fails as the provider said (retried)
+            err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
+            self._write({"event": "collected", "ref": ref, "status": "not submitted", "error": err.message})
+            for cid, fut in futures.items():
+                self._waiting.pop(mapping[cid], None)
+                if not fut.done():
+                    fut.set_exception(CallError(err.kind, f"batch not submitted: {err.message}"))
+            return
+        self.submitted += 1
+        self.on_event("batch", {"id": batch.id, "requests": len(reqs), "model": spec.name})
+        await self._poll(ref, batch.id, group, spec, mapping, futures, bodies)
+
+    async def _poll(
+        self,
+        ref: str,
+        batch_id: str,
+        group: _Group,
+        spec: ModelSpec,
+        mapping: dict[str, str],
+        futures: dict[str, asyncio.Future[Completion]],
+        bodies: dict[str, Any] | None,
+    ) -> None:
+        from equiv.llm.client import _classify, _litellm, completion_from
+
+        litellm = _litellm()
+        kw = self._kwargs(group)
+        share = self.price_share(spec)
+        answered: set[str] = set()
+        status = "unknown"
+        try:
+            while True:
+                b = await litellm.aretrieve_batch(batch_id=batch_id, **kw)
+                status = str(getattr(b, "status", "") or "")
+                if status in FINAL:
+                    break
+                await asyncio.sleep(self.poll_s)
+            for file_id, ok in ((getattr(b, "output_file_id", None), True), (getattr(b, "error_file_id", None), False)):
+                if not file_id:
+                    continue
+                content = await litellm.afile_content(file_id=file_id, **kw)
+                raw = content.content if hasattr(content, "content") else bytes(content)
+                for line in raw.decode("utf-8").splitlines():
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        continue
+                    cid = row.get("custom_id")
+                    fut = futures.get(cid) if isinstance(cid, str) else None
+                    if fut is None or fut.done():
+                        continue
+                    answered.add(cid)
+                    response = row.get("response") or {}
+                    code = response.get("status_code")
+                    if ok and code == 200 and isinstance(response.get("body"), dict):
+                        body = bodies.get(cid, {}) if bodies else {}
+                        try:
+                            resp = litellm.ModelResponse(**response["body"])
+                            comp = completion_from(spec, resp, body.get("messages") or [], body.get("params") or {})
+                        except CallError as bad:
+                            fut.set_exception(bad)
+                            continue
+                        fut.set_result(comp.model_copy(update={"batch_id": batch_id, "batch_price_share": share}))
+                    else:
+                        err_info = row.get("error") or (response.get("body") or {}).get("error") or {}
+                        message = str(err_info.get("message") or f"status {code}")
+                        never_ran = code is None  # expired / cancelled before it ran: sent again, not a failure
+                        status_code = int(code) if isinstance(code, int | str) and str(code).isdigit() else 0
+                        kind = "transient" if never_ran or status_code == 429 or status_code >= 500 else "permanent"
+                        fut.set_exception(CallError(kind, f"batch {batch_id}: {message}"[:300], resend=never_ran))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
+            for cid, fut in futures.items():
+                self._waiting.pop(mapping[cid], None)
+                if not fut.done():
+                    fut.set_exception(CallError("transient", f"batch {batch_id}: {failure.message}"))
+            return
+        for cid, fut in futures.items():
+            self._waiting.pop(mapping[cid], None)
+            if not fut.done():  # expired or cancelled before this request was answered: a later batch sends it
+                fut.set_exception(
+                    CallError("transient", f"batch {batch_id} {status} before this request was answered", resend=True)
+                )
+        done = {"event": "collected", "ref": ref, "batch_id": batch_id, "status": status, "answered": len(answered)}
+        self._write(done)
+        self.on_event("batch_done", {"id": batch_id, "status": status, "answered": len(answered)})
+
+    async def aclose(self) -> None:
+        for g in self._groups.values():
+            if g.timer is not None:
+                g.timer.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.close()
