@@ -122,6 +122,7 @@ class Runner:
         self._open = 0  # reservations held by calls in flight (reserved drifts in floating point)
         self.api_keys = api_keys
         secrets.remember(*api_keys.values())  # redacted by value from every error text and answer
+        secrets.refresh_environment()  # keys set just before this run are known from its first call
         self.default_max_tokens = default_max_tokens
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = random.Random(seed)

@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import quote, quote_plus
@@ -114,12 +115,42 @@ def _litellm_key_attrs(_module_id: int) -> tuple[str, ...]:
     return tuple(n for n in dir(mod) if not n.startswith("_") and (n.endswith("_key") or n == "api_key"))
 
 
+_ENV_TTL_S = 1.0  # a full re-scan of os.environ at least once a second, whatever else happens
+# (names of the credential variables, their values, len(os.environ), time of the scan, the secrets found)
+_env_cache: tuple[tuple[str, ...], tuple[str | None, ...], int, float, frozenset[str]] = ((), (), -1, -1e9, frozenset())
+
+
+def _environment_secrets_now() -> frozenset[str]:
+    """environment_secrets() of os.environ without scanning it before every call (a visible share of the
+    harness's CPU per call): the scan is reused while the environment has as many variables, every
+    credential variable it found still has its value, and it is less than a second old. A key set or
+    changed is therefore seen at once (a new variable changes the count), except one that replaces another
+    variable in the same instant, which is seen within a second."""
+    global _env_cache
+    names, values, count, stamp, found = _env_cache
+    env = os.environ
+    now = time.monotonic()
+    if len(env) == count and now - stamp <= _ENV_TTL_S and tuple(env.get(k) for k in names) == values:
+        return found
+    names = tuple(k for k in env if is_secret_name(k))
+    values = tuple(env.get(k) for k in names)
+    found = frozenset(environment_secrets())
+    _env_cache = (names, values, len(env), now, found)
+    return found
+
+
+def refresh_environment() -> None:
+    """Read the environment's credentials again now (a run starts: its keys may have just been set)."""
+    global _env_cache
+    _env_cache = ((), (), -1, -1e9, frozenset())
+
+
 def known_secrets(extra: Iterable[str | None] = ()) -> frozenset[str]:
     """Every secret value a call can use right now: `extra`, remembered keys, environment, litellm."""
     with _lock:
         found = set(_remembered)
     found.update(v for v in extra if v and len(v) >= MIN_CONFIGURED_LEN)
-    found |= environment_secrets()
+    found |= _environment_secrets_now()
     found |= _litellm_module_secrets()
     return frozenset(found)
 

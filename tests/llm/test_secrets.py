@@ -67,3 +67,17 @@ def test_answers_lose_whole_keys_only(monkeypatch: pytest.MonkeyPatch) -> None:
     found = secrets.known_secrets()
     assert secrets.redact_values(f"the key is {GEMINI}.", found, ends=False) == "the key is ***."
     assert secrets.redact_values(f"starts {GEMINI[:8]} only", found, ends=False) == f"starts {GEMINI[:8]} only"
+
+
+def test_the_environment_scan_is_reused_but_a_changed_or_new_key_is_seen_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """equiv does not re-scan os.environ before every call; a key set or changed between two calls is still
+    redacted from the next text."""
+    monkeypatch.setenv("AZURE_API_KEY", AZURE)
+    assert AZURE not in redact(f"a {AZURE}")
+    other = "9d8c" + "7b6a5f4e3d2c1b0a99887766"
+    monkeypatch.setenv("AZURE_API_KEY", other)  # same count of variables, new value
+    assert other not in redact(f"b {other}")
+    monkeypatch.setenv("GEMINI_API_KEY", GEMINI)  # a new variable
+    assert GEMINI not in redact(f"c {GEMINI}")
