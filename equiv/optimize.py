@@ -327,6 +327,38 @@ def optimize(
     max_metric_calls: int | None = None,
     on_event: Any = None,
 ) -> Outcome:
+    """Search, select and qualify one prompt-type's system prompt for the (single) candidate; see the module.
+    local/ models (the search's and the qualification's) are served for the whole of it."""
+    from equiv.local.server import serving
+
+    reflect = reflection_model or settings.judges_for(prompt_type)[0]
+    names: list[str | None] = [settings.baseline, *settings.candidate_models, *settings.all_judges(), reflect]
+    with serving(settings, names):
+        return _optimize(
+            traffic,
+            settings,
+            prompt_type=prompt_type,
+            budget_usd=budget_usd,
+            reflection_model=reflect,
+            out=out,
+            prompts_dir=prompts_dir,
+            max_metric_calls=max_metric_calls,
+            on_event=on_event,
+        )
+
+
+def _optimize(
+    traffic: Any,
+    settings: Settings,
+    *,
+    prompt_type: str,
+    budget_usd: float,
+    reflection_model: str | None = None,
+    out: str | Path = "reports",
+    prompts_dir: str | Path = "prompts",
+    max_metric_calls: int | None = None,
+    on_event: Any = None,
+) -> Outcome:
     """Search, select and qualify one prompt-type's system prompt for the (single) candidate; see the module."""
     from equiv.estimate import estimate
     from equiv.judging.pairwise import Panel, make_judge
