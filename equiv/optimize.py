@@ -61,10 +61,21 @@ def cluster_split(cluster: str, prompt_type: str, seed: int) -> str:
 
 
 def proposal_from(reply: str) -> str:
-    """The reflection model's proposal: its reply's last fenced block (```), else the whole reply."""
+    """The reflection model's proposal: its reply's last fenced block (```), else the whole reply. A small
+    model often wraps it as JSON ({"system_prompt": "..."}): a JSON object with one text value is unwrapped."""
     blocks = re.findall(r"```[^\n`]*\n(.*?)```", reply, flags=re.S)
-    text = blocks[-1] if blocks else reply
-    return text.strip()
+    text = (blocks[-1] if blocks else reply).strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            values = [v for v in data.values() if isinstance(v, str)]
+            picked = data.get("system_prompt") or data.get("prompt") or (values[0] if len(values) == 1 else None)
+            if isinstance(picked, str) and picked.strip():
+                return picked.strip()
+    return text
 
 
 def ids_hash(records: list[TrafficRecord]) -> str:
@@ -368,7 +379,7 @@ def _optimize(
     from equiv.llm.runner import Runner
     from equiv.models import resolve_models
     from equiv.notes import model_family
-    from equiv.pipeline import compare
+    from equiv.pipeline import acompare
     from equiv.sampling import stratified_sample
     from equiv.store import utc_now, write_json_atomic
     from equiv.traffic import ReadStats, file_digest, read_traffic
@@ -556,8 +567,9 @@ def _optimize(
         loop.run(runner.settle(5.0))
         search_spent = runner.spent  # all this search has cost, over every session that resumed it
         spent_now = runner.spent - spent_before
-    finally:
+    except BaseException:
         loop.close()
+        raise
 
     train_ids, val_ids = {r.id for r in splits["train"]}, {r.id for r in splits["val"]}
     figures = {
@@ -601,7 +613,10 @@ def _optimize(
         }
     )
     emit("optimize_qualify", {"heldout": len(splits["heldout"])})
-    run = compare(held_path, held_settings, out=out, on_event=emit)
+    try:  # on the search's own event loop: local/ model servers hold that loop's locks
+        run = loop.run(acompare(held_path, held_settings, out=out, on_event=emit))
+    finally:
+        loop.close()
     tv = next((t for t in run.verdict.prompt_types if t.prompt_type == prompt_type), None)
     diff = "\n".join(
         difflib.unified_diff(start.splitlines(), best.splitlines(), "seed prompt", "optimized prompt", lineterm="")

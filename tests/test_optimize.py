@@ -127,3 +127,12 @@ def test_default_reflection_model_is_the_judge_with_a_caution(tmp_path):
     assert data["reflection_model"] == "fake/judge"
     assert any("judge's family" in c for c in data["cautions"])
     assert "caution" in r.output
+
+
+def test_the_proposal_is_the_last_fenced_block_unwrapped_from_json():
+    from equiv.optimize import proposal_from
+
+    assert proposal_from("ideas\n```\nfirst\n```\nthen\n```text\nsecond\n```\n") == "second"
+    assert proposal_from("no fence at all") == "no fence at all"
+    assert proposal_from('```json\n{"system_prompt": "Be brief."}\n```') == "Be brief."
+    assert proposal_from('```\n{"a": 1, "b": 2}\n```') == '{"a": 1, "b": 2}'  # not a prompt: kept as written
