@@ -698,6 +698,12 @@ async def _execute(
     )
     verdict = result.verdict
     notes = run_notes(pairs, sample, read_stats, settings)
+    realtime = (info.get("batch") or {}).get("realtime_models")
+    if realtime:
+        notes.append(
+            f"--batch: {', '.join(realtime)} have no Batch API through litellm (or run on this machine): their "
+            "calls were made in real time, at real-time prices"
+        )
     verdict.notes.extend(notes)
     info["run_notes"] = notes  # `equiv report` shows them again: they are not in pairs.jsonl
     info.update(
