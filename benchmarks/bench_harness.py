@@ -104,7 +104,7 @@ def main() -> None:
     print(f"  verdict:         {res.verdict.verdict}")
     print(f"  wall:            {wall:.2f} s  (ideal {ideal:.2f} s, {wall / ideal:.2f}x ideal)")
     print(f"  bare litellm:    {bare['wall_s']:.2f} s for the same {n} calls ({bare['wall_s'] / ideal:.2f}x ideal)")
-    print(f"  harness / bare:  {wall / bare["wall_s"]:.2f}x   (target <= 1.05x)")
+    print(f"  harness / bare:  {wall / bare['wall_s']:.2f}x   (target <= 1.05x)")
     print(
         f"  CPU per call:    {cpu / n * 1000:.2f} ms  (bare litellm {bare['cpu_per_call_s'] * 1000:.2f} ms; "
         "includes judging, the cache, fsync and the analysis)"
