@@ -666,12 +666,13 @@ def sequential_decision(
     prompt_type: str,
     n_tests: int,
     recorded: Sequence[str] | None,
+    scale: float | None = None,
 ) -> str | None:
     """Where a live --sequential run stands for one candidate x type: "GO" / "NO_GO" once its test has
     decided on the prompts in hand (in their fixed order), else None. The same test the analysis replays."""
     alpha = settings.alpha / (n_tests if settings.correction != "none" else 1)
     margin = settings.for_type(prompt_type).margin
-    _, result = _sequential_prefix(pairs, results, margin, alpha, settings.seed, prompt_type, recorded)
+    _, result = _sequential_prefix(pairs, results, margin, alpha, settings.seed, prompt_type, recorded, scale)
     return result.decided_by
 
 
@@ -683,25 +684,43 @@ def _sequential_prefix(
     seed: int,
     prompt_type: str,
     recorded: Sequence[str] | None,
+    scale: float | None = None,
 ) -> tuple[tuple[list[Pair], list[PairResult]], sq.SequentialResult]:
     """The sequential test over a type's prompts (clusters) in their fixed order (`recorded`, else the seeded
     one), and the pairs of the prompts up to where it stopped. A prompt's score is the weighted mean of its
-    usable pairs; prompts without one are skipped (as the fixed-n analysis excludes failed pairs)."""
+    usable pairs; a prompt that was tried and failed is skipped (as the fixed-n analysis excludes it). With a
+    recorded order the test reads only the prompts before the first one never tried (a killed look leaves
+    gaps: what finished first must not decide). `scale`: the sample's largest cluster weight (recorded
+    before any verdict); else the largest among these pairs (the whole sample, in a fixed-n run)."""
     clusters = list(dict.fromkeys(r.cluster for r in results))
-    order = [c for c in recorded if c in set(clusters)] if recorded else []
-    order += [c for c in sq.fixed_order([c for c in clusters if c not in set(order)], seed, prompt_type)]
+    present = set(clusters)
+    if recorded:
+        order = list(dict.fromkeys(recorded))
+        known = set(order)
+        order += sq.fixed_order([c for c in clusters if c not in known], seed, prompt_type)
+        gap = next((i for i, c in enumerate(order) if c not in present), len(order))
+        considered = order[:gap]
+    else:
+        order = sq.fixed_order(clusters, seed, prompt_type)
+        considered = order
     totals: dict[str, list[float]] = {}
     for r in results:
         if r.score is not None and r.error is None:
             acc = totals.setdefault(r.cluster, [0.0, 0.0])
             acc[0] += r.weight * r.score
             acc[1] += r.weight
-    usable = [c for c in order if c in totals]
+    if scale is None:
+        scale = max((v[1] for v in totals.values()), default=1.0)
+    usable = [c for c in considered if c in totals]
     result = sq.run(
-        [totals[c][0] / totals[c][1] for c in usable], margin, alpha, weights=[totals[c][1] for c in usable]
+        [totals[c][0] / totals[c][1] for c in usable],
+        margin,
+        alpha,
+        weights=[totals[c][1] for c in usable],
+        scale=scale,
     )
-    result = replace(result, n=max(len(order), len(recorded or ())))  # the type's prompts: the recorded order holds all
-    if result.stopped_at < len(usable):
+    result = replace(result, n=len(order))  # the type's prompts (a recorded order holds the whole sample)
+    if result.decided_by is not None:
         last = order.index(usable[result.stopped_at - 1])
         kept = set(order[: last + 1])
         keep = [i for i, r in enumerate(results) if r.cluster in kept]
@@ -737,6 +756,7 @@ def analyze_run(
     candidates: Sequence[Mapping[str, Any]] | None = None,
     sequential_order: Mapping[str, Sequence[str]] | None = None,
     eval_cost_realtime_usd: float | None = None,
+    sequential_scale: Mapping[str, float] | None = None,
 ) -> Analysis:
     """The verdict with the per-pair and per-check results it rests on.
 
@@ -780,8 +800,9 @@ def analyze_run(
             k_tests = len(units) if settings.correction != "none" else 1
             seq_level[u] = settings.alpha / k_tests
             recorded = (sequential_order or {}).get(u[1])
+            scale = (sequential_scale or {}).get(u[1])
             by_unit[u], seq[u] = _sequential_prefix(
-                *by_unit[u], settings.for_type(u[1]).margin, seq_level[u], settings.seed, u[1], recorded
+                *by_unit[u], settings.for_type(u[1]).margin, seq_level[u], settings.seed, u[1], recorded, scale
             )
     views = {t: settings.for_type(t) for t in type_names}  # each type's own margin, check_margin ...
     # a type decided by agreement checks applies no length control (SPEC "Length control")

@@ -255,6 +255,7 @@ def reanalyze(
         labels=load_labels(folder),
         candidates=info.get("candidates"),
         sequential_order=(info.get("sequential") or {}).get("order"),
+        sequential_scale=(info.get("sequential") or {}).get("weight_scale"),
         eval_cost_realtime_usd=info.get("eval_cost_realtime_usd"),
     )
     verdict = analysis.verdict

@@ -262,7 +262,9 @@ def routed_verdict(verdict: Verdict, choice: Mapping[str, str]) -> Verdict:
         return verdict
     by_name = {c.name: {tv.prompt_type: tv for tv in c.prompt_types} for c in verdict.candidates}
     types = [by_name.get(choice.get(tv.prompt_type, ""), {}).get(tv.prompt_type, tv) for tv in verdict.prompt_types]
-    return verdict.model_copy(update={"prompt_types": types})
+    from equiv.stats.decide import overall
+
+    return verdict.model_copy(update={"prompt_types": types, "verdict": overall(tv.verdict for tv in types)})
 
 
 def routed_pairs(pairs: Sequence[Pair], choice: Mapping[str, str], first: str | None) -> list[Pair]:

@@ -575,6 +575,8 @@ async def _execute(
             },
             "first_look": MIN_PROMPTS,
             "look": SEQUENTIAL_LOOK,
+            # the weights' scale, fixed before any verdict: the type's largest cluster (records it stands for)
+            "weight_scale": {t: max(sample.weight.get(r.id, 1) for r in recs) for t, recs in sample.records.items()},
         }
     local_models = current_local_models()
     if local_models is not None:
@@ -606,6 +608,8 @@ async def _execute(
         redact_id=redactor.digest if redactor is not None else None,
         batch=batch,
     )
+    if batch is not None:
+        batch.store = runner.store_batch_answer
     if batch is not None:  # a killed run's submitted batches are polled again, never bought twice
         specs = {s.name: s for s in (m.baseline, *(spec for _, spec in m.candidates), *m.judges.values())}
         resumed_batches = runner.resume_batches(specs)
@@ -662,7 +666,9 @@ async def _execute(
             },
         )
         if settings.sequential:
-            await _sequential_looks(w, settings, sample, todo, items, info["sequential"]["order"])
+            await _sequential_looks(
+                w, settings, sample, todo, items, info["sequential"]["order"], info["sequential"]["weight_scale"]
+            )
         else:
             await w.drain(items)
     except AbortedError as err:
@@ -694,6 +700,7 @@ async def _execute(
         labels=load_labels(run.path),
         candidates=info["candidates"],
         sequential_order=(info.get("sequential") or {}).get("order"),
+        sequential_scale=(info.get("sequential") or {}).get("weight_scale"),
         eval_cost_realtime_usd=round(cache.total_realtime_cost(), 6),
     )
     verdict = result.verdict
@@ -737,6 +744,7 @@ async def _sequential_looks(
     todo: list[tuple[TrafficRecord, int, int]],
     first_items: list[tuple[Any, str, str]],
     order: dict[str, list[str]],
+    scale: dict[str, float],
 ) -> None:
     """--sequential: each candidate x type buys its prompts in their fixed order, a look at a time (the first
     30 prompts, then 10), and stops at the first look where its anytime-valid test has decided (the analysis
@@ -763,7 +771,7 @@ async def _sequential_looks(
         for ci, t in sorted(active):
             mine = unit_pairs(pairs, ci, t)
             results, _ = pair_results(mine, settings.judge_calibration, settings.checks_for)
-            if sequential_decision(mine, results, settings, t, len(units), order.get(t)) is not None:
+            if sequential_decision(mine, results, settings, t, len(units), order.get(t), scale.get(t)) is not None:
                 active.discard((ci, t))
         batch = list(first_items) if look == 0 else []
         n = (MIN_PROMPTS if look == 0 else SEQUENTIAL_LOOK) * spp

@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from equiv.schema import Completion
 BATCH_PROVIDERS = ("openai", "azure", "vertex_ai", "bedrock", "hosted_vllm")
 FILE = "batches.jsonl"
 FINAL = ("completed", "expired", "cancelled", "failed")
+POLL_GIVE_UP_S = 26 * 3600.0  # a batch's 24 h window and some slack: then its calls fail (and are retried)
 
 
 def provider_of(spec: ModelSpec) -> tuple[str, str]:
@@ -79,6 +81,7 @@ class _Request:
     messages: list[dict[str, Any]]
     params: dict[str, Any]
     future: asyncio.Future[Completion]
+    redact: bool = False  # an answer to compare: the user's redaction runs on it before it is cached
 
 
 @dataclass
@@ -99,6 +102,7 @@ class BatchQueue:
         api_keys: dict[str, str | None],
         price_share: Callable[[ModelSpec], float],
         *,
+        store: Callable[[str, Completion, bool], None] | None = None,
         quiet_s: float = 0.5,
         poll_s: float = 2.0,
         max_requests: int = 50_000,
@@ -106,6 +110,9 @@ class BatchQueue:
     ) -> None:
         self.path = run_dir / FILE
         self.api_keys = api_keys
+        # keeps an answer in the call cache (redacted when its flag says so) the moment it is read, before
+        # the batch is marked collected: a kill right after never loses a paid answer (the runner sets it)
+        self.store = store or (lambda key, completion, redact: None)
         self.price_share = price_share
         self.quiet_s, self.poll_s, self.max_requests = quiet_s, poll_s, max_requests
         self.on_event = on_event or (lambda kind, data: None)
@@ -159,20 +166,31 @@ class BatchQueue:
             spec = specs.get(str(b.get("model_name")))
             if spec is None:
                 continue
-            mapping = {str(c): str(k) for c, k in (b.get("mapping") or {}).items()}
+            raw = b.get("mapping") or {}
+            mapping = {str(c): str(v["key"] if isinstance(v, dict) else v) for c, v in raw.items()}
+            redacts = {str(c): bool(v.get("redact")) if isinstance(v, dict) else False for c, v in raw.items()}
             futures = {}
             for cid, key in mapping.items():
                 fut = self._waiting.get(key) or loop.create_future()
                 self._waiting[key] = fut
                 futures[cid] = fut
-            group = _Group(str(b.get("provider")), b.get("api_base"), self.api_keys.get(spec.name))
-            self._spawn(self._poll(str(b["ref"]), str(b["batch_id"]), group, spec, mapping, futures, b.get("bodies")))
+            # the endpoint as configured now (the journal keeps no URL: one may carry a key)
+            group = _Group(str(b.get("provider")), spec.api_base, self.api_keys.get(spec.name))
+            self._spawn(
+                self._poll(str(b["ref"]), str(b["batch_id"]), group, spec, mapping, futures, b.get("bodies"), redacts)
+            )
             n += 1
         self._resumed = []
         return n
 
     async def complete(
-        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], key: str, api_key: str | None
+        self,
+        spec: ModelSpec,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        key: str,
+        api_key: str | None,
+        redact: bool = False,
     ) -> Completion:
         """The call's answer, from the batch it goes out in (or the earlier session's batch that holds it)."""
         waiting = self._waiting.get(key)
@@ -185,7 +203,7 @@ class BatchQueue:
         if group is None:
             group = self._groups[gkey] = _Group(provider, spec.api_base, api_key)
         fut: asyncio.Future[Completion] = loop.create_future()
-        group.requests.append(_Request(key, spec, messages, params, fut))
+        group.requests.append(_Request(key, spec, messages, params, fut, redact))
         if group.timer is not None:
             group.timer.cancel()
         if len(group.requests) >= self.max_requests:
@@ -225,27 +243,31 @@ class BatchQueue:
         spec = reqs[0].spec
         _, model = provider_of(spec)
         ref = hashlib.sha256(("|".join(r.key for r in reqs) + str(time.time())).encode()).hexdigest()[:16]
-        mapping, bodies, lines, futures = {}, {}, [], {}
+        mapping, bodies, lines, futures, redacts = {}, {}, [], {}, {}
         for i, r in enumerate(reqs):
             cid = f"equiv-{ref}-{i}"
             mapping[cid] = r.key
+            redacts[cid] = r.redact
             body = {"model": model, "messages": r.messages, **r.params}
             bodies[cid] = {"messages": r.messages, "params": r.params}
             lines.append(json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}))
             futures[cid] = r.future
             self._waiting[r.key] = r.future
         # before anything is sent: which cache key each custom_id answers (a killed run re-polls, never re-buys)
-        self._write(
-            {
-                "event": "prepared",
-                "ref": ref,
-                "provider": group.provider,
-                "api_base": group.api_base,
-                "model_name": spec.name,
-                "mapping": mapping,
-                "bodies": bodies,
-            }
-        )
+        try:
+            self._write(
+                {
+                    "event": "prepared",
+                    "ref": ref,
+                    "provider": group.provider,
+                    "model_name": spec.name,
+                    "mapping": {cid: {"key": mapping[cid], "redact": redacts[cid]} for cid in mapping},
+                    "bodies": bodies,
+                }
+            )
+        except Exception as exc:  # the journal cannot be written (disk full ...): nothing is sent
+            self._fail(futures, mapping, CallError("permanent", f"cannot write {self.path}: {exc}"))
+            return
         kw = self._kwargs(group)
         try:
             payload = ("\n".join(lines) + "\n").encode("utf-8")
@@ -261,15 +283,21 @@ class BatchQueue:
             self._write({"event": "submitted", "ref": ref, "batch_id": batch.id})
         except Exception as exc:  # the batch never went out: each call fails as the provider said (retried)
             err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
-            self._write({"event": "collected", "ref": ref, "status": "not submitted", "error": err.message})
-            for cid, fut in futures.items():
-                self._waiting.pop(mapping[cid], None)
-                if not fut.done():
-                    fut.set_exception(CallError(err.kind, f"batch not submitted: {err.message}"))
+            self._fail(futures, mapping, CallError(err.kind, f"batch not submitted: {err.message}"))
+            try:
+                self._write({"event": "collected", "ref": ref, "status": "not submitted", "error": err.message})
+            except Exception:
+                pass
             return
         self.submitted += 1
         self.on_event("batch", {"id": batch.id, "requests": len(reqs), "model": spec.name})
-        await self._poll(ref, batch.id, group, spec, mapping, futures, bodies)
+        await self._poll(ref, batch.id, group, spec, mapping, futures, bodies, redacts)
+
+    def _fail(self, futures: dict[str, asyncio.Future[Completion]], mapping: dict[str, str], err: CallError) -> None:
+        for cid, fut in futures.items():
+            self._waiting.pop(mapping[cid], None)
+            if not fut.done():
+                fut.set_exception(err)
 
     async def _poll(
         self,
@@ -280,62 +308,59 @@ class BatchQueue:
         mapping: dict[str, str],
         futures: dict[str, asyncio.Future[Completion]],
         bodies: dict[str, Any] | None,
+        redacts: dict[str, bool] | None = None,
     ) -> None:
-        from equiv.llm.client import _classify, _litellm, completion_from
+        """Wait for the batch to end and resolve its calls. Polling and downloads are free, so a failed poll
+        or download is retried (with backoff, for up to POLL_GIVE_UP_S) rather than failing the calls, which
+        would buy them again while the batch still runs. Every answer is stored before the batch is marked
+        collected."""
+        from equiv.llm.client import _classify, _litellm
 
         litellm = _litellm()
         kw = self._kwargs(group)
         share = self.price_share(spec)
         answered: set[str] = set()
         status = "unknown"
+        started = time.monotonic()
+
+        async def patient(call: Callable[[], Any]) -> Any:
+            wait = self.poll_s
+            while True:
+                try:
+                    return await call()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
+                    if err.kind == "auth" or time.monotonic() - started > POLL_GIVE_UP_S:
+                        raise err from None
+                    self.on_event("batch_poll_retry", {"id": batch_id, "error": err.message})
+                    await asyncio.sleep(wait)
+                    wait = min(60.0, wait * 2)
+
         try:
             while True:
-                b = await litellm.aretrieve_batch(batch_id=batch_id, **kw)
+                b = await patient(lambda: litellm.aretrieve_batch(batch_id=batch_id, **kw))
                 status = str(getattr(b, "status", "") or "")
                 if status in FINAL:
                     break
+                if time.monotonic() - started > POLL_GIVE_UP_S:
+                    raise CallError(
+                        "transient", f"batch {batch_id} still {status or 'unknown'} after {POLL_GIVE_UP_S:g} s"
+                    )
                 await asyncio.sleep(self.poll_s)
             for file_id, ok in ((getattr(b, "output_file_id", None), True), (getattr(b, "error_file_id", None), False)):
                 if not file_id:
                     continue
-                content = await litellm.afile_content(file_id=file_id, **kw)
+                content = await patient(partial(litellm.afile_content, file_id=file_id, **kw))
                 raw = content.content if hasattr(content, "content") else bytes(content)
-                for line in raw.decode("utf-8").splitlines():
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        continue
-                    cid = row.get("custom_id")
-                    fut = futures.get(cid) if isinstance(cid, str) else None
-                    if fut is None or fut.done():
-                        continue
-                    answered.add(cid)
-                    response = row.get("response") or {}
-                    code = response.get("status_code")
-                    if ok and code == 200 and isinstance(response.get("body"), dict):
-                        body = bodies.get(cid, {}) if bodies else {}
-                        try:
-                            resp = litellm.ModelResponse(**response["body"])
-                            comp = completion_from(spec, resp, body.get("messages") or [], body.get("params") or {})
-                        except CallError as bad:
-                            fut.set_exception(bad)
-                            continue
-                        fut.set_result(comp.model_copy(update={"batch_id": batch_id, "batch_price_share": share}))
-                    else:
-                        err_info = row.get("error") or (response.get("body") or {}).get("error") or {}
-                        message = str(err_info.get("message") or f"status {code}")
-                        never_ran = code is None  # expired / cancelled before it ran: sent again, not a failure
-                        status_code = int(code) if isinstance(code, int | str) and str(code).isdigit() else 0
-                        kind = "transient" if never_ran or status_code == 429 or status_code >= 500 else "permanent"
-                        fut.set_exception(CallError(kind, f"batch {batch_id}: {message}"[:300], resend=never_ran))
+                for line in raw.decode("utf-8", errors="replace").splitlines():
+                    self._resolve_row(line, ok, batch_id, spec, share, futures, mapping, bodies, redacts, answered)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the batch's fate is unknown: its calls stay recorded for the next run to poll
             failure = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
-            for cid, fut in futures.items():
-                self._waiting.pop(mapping[cid], None)
-                if not fut.done():
-                    fut.set_exception(CallError("transient", f"batch {batch_id}: {failure.message}"))
+            self._fail(futures, mapping, CallError("transient", f"batch {batch_id}: {failure.message}"))
             return
         for cid, fut in futures.items():
             self._waiting.pop(mapping[cid], None)
@@ -346,6 +371,59 @@ class BatchQueue:
         done = {"event": "collected", "ref": ref, "batch_id": batch_id, "status": status, "answered": len(answered)}
         self._write(done)
         self.on_event("batch_done", {"id": batch_id, "status": status, "answered": len(answered)})
+
+    def _resolve_row(
+        self,
+        line: str,
+        ok: bool,
+        batch_id: str,
+        spec: ModelSpec,
+        share: float,
+        futures: dict[str, asyncio.Future[Completion]],
+        mapping: dict[str, str],
+        bodies: dict[str, Any] | None,
+        redacts: dict[str, bool] | None,
+        answered: set[str],
+    ) -> None:
+        """One line of an output or error file: its call answered (stored first), or failed."""
+        from equiv.llm.client import _litellm, completion_from
+
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return
+        cid = row.get("custom_id") if isinstance(row, dict) else None
+        fut = futures.get(cid) if isinstance(cid, str) else None
+        if fut is None or fut.done() or not isinstance(cid, str):
+            return
+        answered.add(cid)
+        response = row.get("response") or {}
+        code = response.get("status_code") if isinstance(response, dict) else None
+        if ok and code == 200 and isinstance(response.get("body"), dict):
+            body = bodies.get(cid, {}) if bodies else {}
+            try:
+                resp = _litellm().ModelResponse(**response["body"])
+                comp = completion_from(spec, resp, body.get("messages") or [], body.get("params") or {})
+            except CallError as bad:
+                fut.set_exception(bad)
+                return
+            except Exception as bad:  # a line litellm cannot read: that call fails (and is retried), not the batch
+                fut.set_exception(CallError("transient", f"batch {batch_id}: unreadable answer ({type(bad).__name__})"))
+                return
+            comp = comp.model_copy(update={"batch_id": batch_id, "batch_price_share": share})
+            self.store(mapping[cid], comp, bool((redacts or {}).get(cid)))
+            fut.set_result(comp)
+        else:
+            err_info = (
+                row.get("error")
+                or ((response.get("body") or {}) if isinstance(response, dict) else {}).get("error")
+                or {}
+            )
+            message = str(err_info.get("message") if isinstance(err_info, dict) else err_info) or f"status {code}"
+            never_ran = code is None  # expired / cancelled before it ran: sent again, not a failure
+            status_code = int(code) if isinstance(code, int | str) and str(code).isdigit() else 0
+            kind = "transient" if never_ran or status_code == 429 or status_code >= 500 else "permanent"
+            fut.set_exception(CallError(kind, f"batch {batch_id}: {message}"[:300], resend=never_ran))
 
     async def aclose(self) -> None:
         for g in self._groups.values():

@@ -219,13 +219,24 @@ class Runner:
         return self._batchable[spec.name]
 
     def resume_batches(self, specs: dict[str, ModelSpec]) -> int:
-        """--batch: poll again the batches a killed session submitted; every answer they bring is kept."""
+        """--batch: poll again the batches a killed session submitted; every answer they bring is stored."""
         if self.batch is None:
             return 0
-        n = self.batch.resume(specs)
-        for key, fut in list(self.batch._waiting.items()):
-            fut.add_done_callback(lambda f, k=key: self._keep(k, f))
-        return int(n)
+        return int(self.batch.resume(specs))
+
+    def store_batch_answer(self, key: str, completion: Completion, redact: bool) -> None:
+        """--batch: an answer read from a batch's output file, kept at once (scrubbed of keys, and redacted when
+        it is an answer to compare), counted as spent once, whether or not a caller is waiting for it."""
+        if self.cache.get(key) is not None:
+            return
+        rule = self._rule() if redact else None
+        try:
+            clean = _scrubbed(completion, rule)
+        except InputError:  # the user's redaction failed: never cache the answer unredacted
+            return
+        self.spent += completion.billed_usd
+        self.stats.calls += 1
+        self.cache.put(key, clean)
 
     async def settle(self, timeout_s: float) -> int:
         """Wait (at most `timeout_s`) for calls sent before an abort; their answers are cached. Returns how
@@ -351,7 +362,7 @@ class Runner:
                         raise self._cap_reached(worst)
                     api_key = self.api_keys.get(spec.name)
                     sent = asyncio.ensure_future(
-                        self.batch.complete(spec, messages, params, key, api_key)
+                        self.batch.complete(spec, messages, params, key, api_key, redact is not None)
                         if use_batch
                         else client.acomplete(spec, messages, params, api_key)
                     )
@@ -415,7 +426,7 @@ class Runner:
                     self._open -= 1
                     if self._open == 0:
                         self.reserved = 0.0
-                    if result is not None:
+                    if result is not None and not use_batch:  # a batch's answers are counted when stored
                         self.spent += result.billed_usd
                     elif unanswered:
                         self.spent += unanswered
@@ -428,12 +439,17 @@ class Runner:
             if result.cost_usd > worst * (1 + 1e-9):  # the provider billed past the limit it was sent
                 self.stats.over_reservation += 1
                 self.on_event("over_reservation", {"model": spec.name, "cost": result.cost_usd, "reserved": worst})
-            result = _scrubbed(result, redact)
             self.consecutive_failures = 0
             self._record(failed=False)
-            self.stats.calls += 1
             self.stats.max_attempts = max(self.stats.max_attempts, attempt + 1)
-            if self.cache.get(key) is None:  # (a resumed batch's answer may have been kept already)
+            if use_batch:  # the batch stored it (scrubbed, redacted) the moment it was read
+                kept = self.cache.get(key)
+                if kept is not None:
+                    return kept
+                result = _scrubbed(result, redact)
+            else:
+                result = _scrubbed(result, redact)
+                self.stats.calls += 1
                 self.cache.put(key, result)
             self.on_event("call", {"model": spec.name, "cost": result.billed_usd})
             return result

@@ -117,32 +117,38 @@ def _litellm_key_attrs(_module_id: int) -> tuple[str, ...]:
 
 _ENV_TTL_S = 1.0  # a full re-scan of os.environ at least once a second, whatever else happens
 # (names of the credential variables, their values, len(os.environ), time of the scan, the secrets found)
-_env_cache: tuple[tuple[str, ...], tuple[str | None, ...], int, float, frozenset[str]] = ((), (), -1, -1e9, frozenset())
+_env_cache: tuple[tuple[str, ...], tuple[str | None, ...], tuple[str, ...], float, frozenset[str]] = (
+    (),
+    (),
+    (),
+    -1e9,
+    frozenset(),
+)
 
 
 def _environment_secrets_now() -> frozenset[str]:
     """environment_secrets() of os.environ without scanning it before every call (a visible share of the
     harness's CPU per call): the scan is reused while the environment has as many variables, every
-    credential variable it found still has its value, and it is less than a second old. A key set or
-    changed is therefore seen at once (a new variable changes the count), except one that replaces another
-    variable in the same instant, which is seen within a second."""
+    credential variable it found still has its value, and it is less than a second old: a key set, changed
+    or added is seen at once."""
     global _env_cache
-    names, values, count, stamp, found = _env_cache
+    names, values, keys, stamp, found = _env_cache
     env = os.environ
     now = time.monotonic()
-    if len(env) == count and now - stamp <= _ENV_TTL_S and tuple(env.get(k) for k in names) == values:
+    current = tuple(env)  # the variables' names (no regex): a variable added, removed or renamed is seen
+    if current == keys and now - stamp <= _ENV_TTL_S and tuple(env.get(k) for k in names) == values:
         return found
-    names = tuple(k for k in env if is_secret_name(k))
+    names = tuple(k for k in current if is_secret_name(k))
     values = tuple(env.get(k) for k in names)
     found = frozenset(environment_secrets())
-    _env_cache = (names, values, len(env), now, found)
+    _env_cache = (names, values, current, now, found)
     return found
 
 
 def refresh_environment() -> None:
     """Read the environment's credentials again now (a run starts: its keys may have just been set)."""
     global _env_cache
-    _env_cache = ((), (), -1, -1e9, frozenset())
+    _env_cache = ((), (), (), -1e9, frozenset())
 
 
 def known_secrets(extra: Iterable[str | None] = ()) -> frozenset[str]:

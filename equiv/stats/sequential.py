@@ -8,7 +8,8 @@ variables by betting", JRSS-B 2024; Shafer's testing by betting):
   GO test     H0: E[u] <= u0 (worse by at least the margin)  wealth  K+ = prod(1 + l+_t x_t (u_t - u0))
   NO_GO test  H0: E[u] >= u0 (not worse than the margin)     wealth  K- = prod(1 + l-_t x_t (u0 - u_t))
 
-with x_t = w_t / max(w) the pair's traffic weight (known when the sample is drawn, before any verdict: the
+with x_t = w_t / max(w) the pair's traffic weight over the sample's largest (both known when the sample is
+drawn, before any verdict: the
 weighted mean is the estimand, E[x (u - u0)] <= 0 under H0) and bets l_t chosen from pairs 1..t-1 only
 (predictable: aGRAPA, the growth-rate-adaptive bet, clipped to half of what keeps every factor positive).
 Under its H0 each wealth is a nonnegative supermartingale, so by Ville's inequality it ever reaches 1/alpha
@@ -61,6 +62,7 @@ def run(
     weights: Sequence[float] | None = None,
     min_prompts: int = MIN_PROMPTS,
     keep_path: bool = False,
+    scale: float | None = None,
 ) -> SequentialResult:
     """Both tests over `scores` (pair scores in [-1, 1], in their fixed order): the first t >= min_prompts at
     which a wealth reaches 1/alpha decides (NO_GO, the cautious one, if both did at once)."""
@@ -70,7 +72,8 @@ def run(
     w = [1.0] * n if weights is None else [float(x) for x in weights]
     if len(w) != n:
         raise ValueError("one weight per score")
-    top = max(w) if w else 1.0
+    # the weights' scale must be fixed before any verdict (the sample's largest cluster), not the largest seen
+    top = float(scale) if scale is not None and scale > 0 else (max(w) if w else 1.0)
     u0 = (1.0 - margin) / 2.0
     up_bound, down_bound = 1.0 / u0, 1.0 / (1.0 - u0)  # the largest bets that keep every factor >= 0
     threshold = 1.0 / alpha
@@ -84,7 +87,7 @@ def run(
         lam_go = _bet(mean_prev, var_prev, up_bound)
         lam_no = _bet(-mean_prev, var_prev, down_bound)
         s = min(1.0, max(-1.0, float(scores[t - 1])))
-        x = w[t - 1] / top if top > 0 else 1.0
+        x = min(1.0, w[t - 1] / top) if top > 0 else 1.0
         y = x * ((s + 1.0) / 2.0 - u0)
         log_go += math.log1p(lam_go * y)
         log_no += math.log1p(-lam_no * y)
@@ -104,10 +107,9 @@ def run(
 
 
 def fixed_order(ids: Sequence[str], seed: int, prompt_type: str) -> list[str]:
-    """The seeded order of a type's pairs, fixed before any verdict: by sha256(seed, type, id)."""
-    import hashlib
+    """The seeded order of a type's prompts (cluster ids), fixed before any verdict: the sampling's own rank
+    (equiv.sampling.cluster_rank, bottom-k), so the prompts of a smaller per_type are exactly the first ones
+    of a larger per_type's order, and a larger per_type continues the same sequence."""
+    from equiv.sampling import cluster_rank
 
-    def rank(i: str) -> bytes:
-        return hashlib.sha256(f"equiv-sequential-v1|{seed}|{prompt_type}|{i}".encode()).digest()
-
-    return sorted(ids, key=rank)
+    return sorted(ids, key=lambda c: (cluster_rank(seed, prompt_type, c), c))
