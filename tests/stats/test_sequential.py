@@ -122,3 +122,40 @@ def test_fixed_order_is_seeded_and_independent_of_input_order():
     a = fixed_order(ids, 0, "t")
     assert a == fixed_order(list(reversed(ids)), 0, "t") and sorted(a) == sorted(ids)
     assert a != fixed_order(ids, 1, "t") and a != fixed_order(ids, 0, "u")
+
+
+def test_the_order_is_the_samplings_so_a_larger_per_type_continues_it():
+    from equiv.sampling import cluster_rank
+
+    clusters = [f"c{i}" for i in range(300)]
+    full = fixed_order(clusters, 7, "t")
+    bottom_100 = sorted(clusters, key=lambda c: cluster_rank(7, "t", c))[:100]  # what per_type = 100 samples
+    assert fixed_order(bottom_100, 7, "t") == full[:100]
+
+
+def test_a_fixed_weight_scale_makes_later_prompts_irrelevant_to_earlier_wealth():
+    early = [1.0] * 30
+    a = run(early, MARGIN, ALPHA, weights=[1.0] * 30, scale=5.0, keep_path=True)
+    b = run(early + [0.0] * 10, MARGIN, ALPHA, weights=[1.0] * 30 + [5.0] * 10, scale=5.0, keep_path=True)
+    assert [p.e_go for p in a.path] == [p.e_go for p in b.path[:30]]
+
+
+def test_a_recorded_order_with_a_gap_decides_only_on_the_prompts_before_it():
+    from equiv.analyze import _sequential_prefix, pair_results
+    from equiv.schema import Judgment, Pair, Side
+
+    def pair(i: int) -> Pair:
+        base, cand = Side(model="b", output="short"), Side(model="c", output="a better answer")
+        wins = [Judgment(order="baseline_first", winner="B"), Judgment(order="candidate_first", winner="A")]
+        return Pair(pair_id=f"p{i}", prompt_id=f"c{i}", baseline=base, candidate=cand, judgments=wins)
+
+    order = [f"c{i}" for i in range(60)]
+    have = [pair(i) for i in range(60) if i != 20]  # prompt 20 never came back (a killed look)
+    results, _ = pair_results(have)
+    (_, kept), res = _sequential_prefix(have, results, MARGIN, ALPHA, 0, "t", order)
+    assert res.decided_by is None and res.stopped_at == 20  # 20 prompts before the gap: below the 30 needed
+    assert len(kept) == len(have)
+    full = [pair(i) for i in range(60)]
+    results, _ = pair_results(full)
+    (_, kept), res = _sequential_prefix(full, results, MARGIN, ALPHA, 0, "t", order)
+    assert res.decided_by == "GO" and res.stopped_at == 30 and len(kept) == 30
