@@ -524,6 +524,12 @@ async def _execute(
         for r, k in work
         if unjudgeable(r.messages) is None
     ]
+    if settings.sequential:  # the judge check is drawn from the first look's prompts: a type may stop there
+        first_look = {
+            t: set(fixed_order([cluster_of(sample, r) for r in recs], settings.seed, t)[:MIN_PROMPTS])
+            for t, recs in sample.records.items()
+        }
+        planned = [p for p in planned if (p.prompt_id or p.pair_id) in first_look.get(p.prompt_type, set())]
     check_plan = check_sample(planned, settings) if settings.judge_check else []
     to_check = {p.pair_id for p in check_plan}
 

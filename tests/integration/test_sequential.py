@@ -33,7 +33,12 @@ def test_a_clearly_worse_candidate_stops_early_and_the_replay_agrees(equiv_cli, 
     candidate_calls = [q for q in server.requests if q["model"] == "skill-60"]
     assert len(candidate_calls) == bought
     info = json.loads((run / "run.json").read_text())
+    # the judge check comes from the first look (at least judge_check_min = 10), not 10% of all 200 prompts
+    checked = {json.loads(line)["pair_id"] for line in (run / "checks.jsonl").read_text().splitlines()}
+    assert info["judge_checks_planned"] == {"triage": 10} and len(checked) == 10
     order = info["sequential"]["order"]["triage"]
+    cluster_of = {p["pair_id"]: p["prompt_id"] for p in map(json.loads, (run / "pairs.jsonl").read_text().splitlines())}
+    assert {cluster_of[c] for c in checked} <= set(order[:30])
     assert len(order) == 200 and len(set(order)) == 200
     # the replay: the same test on the recorded order, the same stop, the same verdict
     again = equiv_cli("report", str(run), "--sequential")
