@@ -15,15 +15,18 @@ import argparse
 import json
 import os
 import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_litellm_bare import _server_process, bare_loop
+from bench_litellm_bare import _server_process, load_requests, replay_loop
 
 from equiv.config import load_settings
 from equiv.llm import fake
@@ -75,11 +78,39 @@ def config(path: Path, url: str, pairs: int, concurrency: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _recording(path: Path) -> Any:
+    """Wrap litellm.acompletion so that every request equiv makes is written to ``path`` (its keyword
+    arguments without the key), for the bare loop to send the very same requests."""
+    import litellm
+
+    original = litellm.acompletion
+    fh = path.open("w", encoding="utf-8")
+
+    async def recorded(**kwargs: Any) -> Any:
+        fh.write(json.dumps({k: v for k, v in kwargs.items() if k != "api_key"}) + "\n")
+        return await original(**kwargs)
+
+    litellm.acompletion = recorded
+
+    def stop() -> None:
+        litellm.acompletion = original
+        fh.close()
+
+    return stop
+
+
+def _timed(cmd: list[str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return time.perf_counter() - t0, out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--latency", type=float, default=0.2)
+    p.add_argument("--reps", type=int, default=3, help="measurements of each kind (medians are shown)")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, _server_process(args.latency) as url:
@@ -92,22 +123,58 @@ def main() -> None:
         def on_event(kind: str, data: dict) -> None:
             calls["n"] += kind == "call"
 
-        compare(d / "traffic.jsonl", settings, out=d / "warm", fresh=True)  # imports, litellm clients
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        res = compare(d / "traffic.jsonl", settings, out=d / "reports", fresh=True, on_event=on_event)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        stop = _recording(d / "requests.jsonl")  # the warm-up run's requests: what the bare loops send
+        try:
+            compare(d / "traffic.jsonl", settings, out=d / "warm", fresh=True)  # imports, litellm clients
+        finally:
+            stop()
+        requests = load_requests(str(d / "requests.jsonl"))
+        walls, cpus, bares, bare_cpus, procs, bare_procs = [], [], [], [], [], []
+        res = None
+        for rep in range(args.reps):
+            calls["n"] = 0
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            res = compare(d / "traffic.jsonl", settings, out=d / f"r{rep}", fresh=True, on_event=on_event)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - cpu0)
+            bare = replay_loop(requests, args.concurrency)
+            bares.append(bare["wall_s"])
+            bare_cpus.append(bare["cpu_per_call_s"] * len(requests))
+        for rep in range(args.reps):  # whole processes: the CLI, imports and report included, as a user runs it
+            cli = [sys.executable, "-m", "equiv", "compare", str(d / "traffic.jsonl")]
+            cli += ["--config", str(d / "equiv.toml"), "--out", str(d / f"cli{rep}"), "--fresh", "--quiet"]
+            procs.append(_timed(cli)[0])
+            bare_cmd = [sys.executable, str(Path(__file__).parent / "bench_litellm_bare.py")]
+            bare_cmd += ["--replay", str(d / "requests.jsonl"), "--concurrency", str(args.concurrency)]
+            bare_procs.append(_timed(bare_cmd)[0])
         n = calls["n"]
-        bare = bare_loop(url, n, args.concurrency)
 
+    assert res is not None
+    med = statistics.median
     ideal = n * args.latency / args.concurrency
     print(f"equiv compare: {args.pairs} pairs, {n} calls, concurrency {args.concurrency}, latency {args.latency}s")
+    print(f"  the bare loop sends the {len(requests)} requests equiv made (recorded), all independent")
     print(f"  verdict:         {res.verdict.verdict}")
-    print(f"  wall:            {wall:.2f} s  (ideal {ideal:.2f} s, {wall / ideal:.2f}x ideal)")
-    print(f"  bare litellm:    {bare['wall_s']:.2f} s for the same {n} calls ({bare['wall_s'] / ideal:.2f}x ideal)")
-    print(f"  harness / bare:  {wall / bare['wall_s']:.2f}x   (target <= 1.05x)")
+    print(f"  medians of {args.reps}:")
+    print("  in-process, warm (compare() against litellm.acompletion in a semaphore loop):")
+    print(f"    equiv:         {med(walls):.2f} s  (ideal {ideal:.2f} s, {med(walls) / ideal:.2f}x ideal)")
+    print(f"    bare litellm:  {med(bares):.2f} s  ({med(bares) / ideal:.2f}x ideal)")
     print(
-        f"  CPU per call:    {cpu / n * 1000:.2f} ms  (bare litellm {bare['cpu_per_call_s'] * 1000:.2f} ms; "
-        "includes judging, the cache, fsync and the analysis)"
+        f"    equiv / bare:  {med(walls) / med(bares):.2f}x   (each run: "
+        + ", ".join(f"{w / b:.2f}" for w, b in zip(walls, bares, strict=True))
+        + ")"
+    )
+    print(
+        f"    CPU per call:  {med(cpus) / n * 1000:.2f} ms  (bare litellm {med(bare_cpus) / n * 1000:.2f} ms; "
+        "equiv's includes sampling, judging, the cache, fsync, the analysis and the report)"
+    )
+    print("  whole process (`python -m equiv compare ...` against `bench_litellm_bare.py --replay`):")
+    print(f"    equiv:         {med(procs):.2f} s")
+    print(f"    bare litellm:  {med(bare_procs):.2f} s")
+    print(
+        f"    equiv / bare:  {med(procs) / med(bare_procs):.2f}x   (target <= 1.05x; each run: "
+        + ", ".join(f"{w / b:.2f}" for w, b in zip(procs, bare_procs, strict=True))
+        + ")"
     )
 
 

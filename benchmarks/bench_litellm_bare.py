@@ -8,6 +8,7 @@ By default the server runs in a child process (``python -m equiv.testing.loopbac
 ``time.process_time`` counts the client only; ``--in-process`` runs it in this process instead.
 
     python benchmarks/bench_litellm_bare.py [--n 400] [--concurrency 32] [--latency 0.2]
+    python benchmarks/bench_litellm_bare.py --replay requests.jsonl [--concurrency 32]   # recorded calls
 
 Other benchmarks import ``bare_loop`` to compare against it.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -66,6 +68,36 @@ def bare_loop(base_url: str, n: int, concurrency: int, model: str = "skill-80") 
     return {"wall_s": wall, "cpu_per_call_s": cpu / n}
 
 
+def replay_loop(requests: list[dict[str, Any]], concurrency: int) -> dict[str, float]:
+    """Send exactly ``requests`` (``litellm.acompletion`` keyword arguments, as another program made them),
+    all independent, with at most ``concurrency`` in flight; return wall_s and cpu_per_call_s.
+
+    One warm-up call (the first request again, outside the measurement) as in ``bare_loop``.
+    """
+    litellm = _litellm()
+
+    async def one(kwargs: dict[str, Any], sem: asyncio.Semaphore) -> None:
+        async with sem:
+            r = await litellm.acompletion(**kwargs)
+            assert r.choices[0].message is not None
+
+    async def run() -> tuple[float, float]:
+        sem = asyncio.Semaphore(concurrency)
+        await one(requests[0], sem)  # warm-up
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(kw, sem) for kw in requests))
+        return time.perf_counter() - t0, time.process_time() - cpu0
+
+    wall, cpu = asyncio.run(run())
+    return {"wall_s": wall, "cpu_per_call_s": cpu / len(requests)}
+
+
+def load_requests(path: str) -> list[dict[str, Any]]:
+    """Requests recorded by bench_harness.py (JSON lines of acompletion keyword arguments, without the key)."""
+    with open(path, encoding="utf-8") as f:
+        return [{**json.loads(line), "api_key": "sk-bench"} for line in f if line.strip()]
+
+
 @contextmanager
 def _server_process(latency: float) -> Iterator[str]:
     """The loopback server in a child process; yields its base URL."""
@@ -88,7 +120,21 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--in-process", action="store_true", help="run the server in this process")
+    p.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="send these recorded requests (JSON lines) to --api-base and exit: the whole-process bare loop",
+    )
+    p.add_argument("--api-base", help="with --replay: the server to send them to (default: as recorded)")
     args = p.parse_args()
+
+    if args.replay:
+        reqs = load_requests(args.replay)
+        if args.api_base:
+            reqs = [{**r, "api_base": args.api_base} for r in reqs]
+        res = replay_loop(reqs, args.concurrency)
+        print(json.dumps(res))
+        return
 
     if args.in_process:
         from equiv.testing import LoopbackServer

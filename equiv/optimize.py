@@ -186,9 +186,10 @@ class _Search:
 
 
 def _request_text(rec: TrafficRecord, limit: int = 1500) -> str:
-    from equiv.llm.fake import content_text
+    """The request as the reflection model reads it: the conversation after the system prompt, as judges see it."""
+    from equiv.judging.prompt import render_conversation
 
-    text = "\n".join(f"{m.get('role')}: {content_text(m)}" for m in rec.messages if m.get("role") != "system")
+    text = render_conversation([m for m in rec.messages if m.get("role") not in ("system", "developer")])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -252,10 +253,10 @@ def seed_prompt(records: list[TrafficRecord], base: CandidateConfig) -> str:
         return base.system_prompt
     from collections import Counter
 
-    from equiv.llm.fake import content_text
+    from equiv.judging.prompt import message_text
 
     counts = Counter(
-        content_text(r.messages[0])
+        message_text(r.messages[0])
         for r in records
         if r.messages and r.messages[0].get("role") in ("system", "developer")
     )

@@ -156,7 +156,7 @@ def unjudgeable(messages: list[dict[str, Any]]) -> str | None:
     return f"not judged: the prompt has {what} parts ({', '.join(kinds)}) and the judge sees text only"
 
 
-def _message_text(m: dict[str, Any]) -> str:
+def message_text(m: dict[str, Any]) -> str:
     """One message as the judge reads it: its text, the tool calls it made, and what it could not show."""
     content = m.get("content")
     lines: list[str] = []
@@ -182,7 +182,7 @@ def _role_label(m: dict[str, Any]) -> str:
 
 
 def render_conversation(messages: list[dict[str, Any]]) -> str:
-    return "\n\n".join(f"{_role_label(m)}\n{_message_text(m)}" for m in messages)
+    return "\n\n".join(f"{_role_label(m)}\n{message_text(m)}" for m in messages)
 
 
 def show_answer(text: str, tags: tuple[str, ...] = _TAGS) -> str:

@@ -11,8 +11,10 @@ Nothing bought twice: before the upload, `batches.jsonl` in the run directory re
 keys under their `custom_id`s; the file id and the batch id are recorded as soon as they exist. A killed run
 re-reads it: a submitted batch is polled again and its answers collected, never re-bought; a call of a
 batch that failed, expired or was cancelled fails as a transient error, so the runner's retry sends it in
-a later batch. (A run killed between creating a batch and recording its id, a few milliseconds, submits
-those requests again.)
+a later batch. A run killed between asking for a batch and recording its id (the provider may have created
+it) left an uploaded file and no batch id: the next run looks the batch up in the provider's list
+(`litellm.alist_batches`, by the `equiv_ref` metadata it was created with, or its input file) and polls it
+if it exists; only a batch that was never created is sent again (and one the list cannot find, with a note).
 
 Providers with a Batch API through litellm: openai (and OpenAI-compatible servers), azure, vertex_ai,
 bedrock, hosted_vllm. Other models are called in real time (the run notes say so).
@@ -39,6 +41,8 @@ BATCH_PROVIDERS = ("openai", "azure", "vertex_ai", "bedrock", "hosted_vllm")
 FILE = "batches.jsonl"
 FINAL = ("completed", "expired", "cancelled", "failed")
 POLL_GIVE_UP_S = 26 * 3600.0  # a batch's 24 h window and some slack: then its calls fail (and are retried)
+LIST_PAGES = 20  # pages of 100 of the provider's batch list searched for a batch created but not journaled
+LIST_TRIES = 4  # attempts at listing before the batch is taken as never created
 
 
 def provider_of(spec: ModelSpec) -> tuple[str, str]:
@@ -122,6 +126,9 @@ class BatchQueue:
         self._fh: Any = None
         self._resumed: list[dict[str, Any]] = self._read()
         self.submitted = 0  # batches this session
+        self.adopted = 0  # batches an earlier session created without recording their id, found and polled
+        # such batches the provider's list could not be read for: their requests were sent again (run notes)
+        self.unknown: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ the journal (batches.jsonl)
 
@@ -141,7 +148,10 @@ class BatchQueue:
             entry = batches.setdefault(ref, {"ref": ref})
             entry.update({k: v for k, v in rec.items() if k != "event"})
             entry.setdefault("events", []).append(rec.get("event"))
-        return [b for b in batches.values() if b.get("batch_id") and "collected" not in b["events"]]
+        # submitted, or uploaded with its creation asked for but not journaled (a kill in that window)
+        return [
+            b for b in batches.values() if (b.get("batch_id") or b.get("file_id")) and "collected" not in b["events"]
+        ]
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
@@ -176,9 +186,15 @@ class BatchQueue:
                 futures[cid] = fut
             # the endpoint as configured now (the journal keeps no URL: one may carry a key)
             group = _Group(str(b.get("provider")), spec.api_base, self.api_keys.get(spec.name))
-            self._spawn(
-                self._poll(str(b["ref"]), str(b["batch_id"]), group, spec, mapping, futures, b.get("bodies"), redacts)
-            )
+            bodies = b.get("bodies")
+            if b.get("batch_id"):
+                self._spawn(
+                    self._poll(str(b["ref"]), str(b["batch_id"]), group, spec, mapping, futures, bodies, redacts)
+                )
+            else:
+                self._spawn(
+                    self._adopt(str(b["ref"]), str(b["file_id"]), group, spec, mapping, futures, bodies, redacts)
+                )
             n += 1
         self._resumed = []
         return n
@@ -292,6 +308,74 @@ class BatchQueue:
         self.submitted += 1
         self.on_event("batch", {"id": batch.id, "requests": len(reqs), "model": spec.name})
         await self._poll(ref, batch.id, group, spec, mapping, futures, bodies, redacts)
+
+    async def _adopt(
+        self,
+        ref: str,
+        file_id: str,
+        group: _Group,
+        spec: ModelSpec,
+        mapping: dict[str, str],
+        futures: dict[str, asyncio.Future[Completion]],
+        bodies: dict[str, Any] | None,
+        redacts: dict[str, bool] | None,
+    ) -> None:
+        """A batch an earlier session asked the provider to create without living to record its id: found in
+        the provider's list, it is journaled and polled like any submitted batch; not found, it was never
+        created, and its calls go out again (as a batch that never ran)."""
+        found: str | None = None
+        error: str | None = None
+        for attempt in range(LIST_TRIES):
+            try:
+                found, error = await self._find(ref, file_id, group), None
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # listing is free: try again a few times before deciding
+                from equiv.llm.client import _classify
+
+                err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
+                error = err.message
+                if err.kind == "auth" or attempt == LIST_TRIES - 1:
+                    break
+                await asyncio.sleep(self.poll_s * 2**attempt)
+        if found is not None:
+            self._write({"event": "submitted", "ref": ref, "batch_id": found, "adopted": True})
+            self.adopted += 1
+            self.on_event("batch_adopted", {"id": found, "requests": len(mapping), "model": spec.name})
+            await self._poll(ref, found, group, spec, mapping, futures, bodies, redacts)
+            return
+        status = "never created" if error is None else "unknown (the provider's batch list failed)"
+        self._write({"event": "collected", "ref": ref, "file_id": file_id, "status": status, "error": error})
+        if error is not None:  # it may exist and be billed: the user hears of it
+            unknown = {"ref": ref, "file_id": file_id, "error": error, "requests": len(mapping)}
+            self.unknown.append(unknown)
+            self.on_event("batch_unknown", unknown)
+        self._fail(
+            futures,
+            mapping,
+            CallError("transient", f"batch for file {file_id} was {status}: sending its requests again", resend=True),
+        )
+
+    async def _find(self, ref: str, file_id: str, group: _Group) -> str | None:
+        """The id of the provider's batch created for `ref` (its metadata) or from `file_id`, newest first."""
+        from equiv.llm.client import _litellm
+
+        litellm = _litellm()
+        after: str | None = None
+        for _ in range(LIST_PAGES):
+            page = await litellm.alist_batches(after=after, limit=100, **self._kwargs(group))
+            data = list(getattr(page, "data", None) or [])
+            for b in data:
+                meta = getattr(b, "metadata", None) or {}
+                if (isinstance(meta, dict) and meta.get("equiv_ref") == ref) or getattr(
+                    b, "input_file_id", None
+                ) == file_id:
+                    return str(b.id)
+            if not data or not getattr(page, "has_more", False):
+                return None
+            after = str(data[-1].id)
+        return None
 
     def _fail(self, futures: dict[str, asyncio.Future[Completion]], mapping: dict[str, str], err: CallError) -> None:
         for cid, fut in futures.items():

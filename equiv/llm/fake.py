@@ -247,7 +247,7 @@ def reflect(messages: list[dict[str, Any]], model: str = "fake/reflect") -> str:
     )
     if model.endswith("reflect-copy"):  # copies the judged requests into the prompt: memorizing, not learning
         text = "\n".join(content_text(m) for m in messages)
-        shown = re.findall(r"request: user: (.*?)\nassistant's answer:", text, flags=re.S)
+        shown = re.findall(r"request: \[user\]\n(.*?)\nassistant's answer:", text, flags=re.S)
         extra = "Known requests:\n" + "\n".join(s.strip() for s in shown)
     return f"Here is the improved prompt.\n\n```\n{(prompt + ' ' + extra).strip()}\n```\n"
 

@@ -53,7 +53,9 @@ Conventions:
   ``batch_fail_models`` limits those failures to requests for these models (requested or resolved name;
   alone, without a share, all their requests fail); ``batch_single_model`` fails (status ``failed``,
   ``errors``) a batch that mixes models, as OpenAI does. A cancel moves the batch to ``cancelling``, then
-  (after 1/10 of ``batch_delay_s``) ``cancelled`` with the answers so far.
+  (after 1/10 of ``batch_delay_s``) ``cancelled`` with the answers so far. ``batch_create_reply_delay_s``
+  creates a batch at once but answers its ``POST /v1/batches`` that much later (a client killed meanwhile
+  never learns the id of a batch that runs).
 - ``python -m equiv.testing.loopback --latency 0.2`` serves from its own process (benchmarks use it so
   the server's CPU is not counted as the client's) and prints the base URL on the first line.
 """
@@ -400,6 +402,7 @@ class LoopbackServer:
         batch_fail_models: set[str] | None = None,
         batch_single_model: bool = False,
         batch_shuffle: bool = True,
+        batch_create_reply_delay_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -434,6 +437,7 @@ class LoopbackServer:
         self.batch_fail_models = batch_fail_models
         self.batch_single_model = batch_single_model
         self.batch_shuffle = batch_shuffle
+        self.batch_create_reply_delay_s = batch_create_reply_delay_s
         self.requests: list[dict[str, Any]] = []
         self.files: dict[str, dict[str, Any]] = {}  # id -> File object + "content" (bytes)
         self.batches: dict[str, dict[str, Any]] = {}  # id -> Batch object, as GET /v1/batches/{id} serves it
@@ -914,6 +918,8 @@ class LoopbackServer:
             self._jobs[bid] = job
             job.thread = threading.Thread(target=self._run_batch, args=(bid, job), name=f"loopback-{bid}", daemon=True)
             job.thread.start()
+        if self.batch_create_reply_delay_s > 0:  # the batch exists; its creator hears of it only later
+            time.sleep(self.batch_create_reply_delay_s)
         return snapshot
 
     def _list_batches(self, query: dict[str, list[str]]) -> dict[str, Any]:

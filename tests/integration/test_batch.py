@@ -125,3 +125,40 @@ def test_a_run_killed_mid_batch_re_polls_it_and_buys_nothing_twice(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["batch"]["resumed_batches"] == len(first_batches)
     assert len(load_verdict(run)["prompt_types"][0]["reasons"]) > 0
+
+
+def test_a_run_killed_before_it_learns_its_batch_id_adopts_the_batch(tmp_path):
+    """The window the journal cannot close: the provider created the batch, the run died before its reply.
+    The next run finds the batch in the provider's list (by its equiv_ref) and polls it: nothing is re-bought."""
+    with LoopbackServer(seed=1, batch_delay_s=1.0, batch_create_reply_delay_s=30.0) as srv:
+        traffic, config = _setup(tmp_path, srv, n=30)
+        out = tmp_path / "reports"
+        cmd = [sys.executable, "-m", "equiv", "compare", str(traffic), "--config", str(config), "--out", str(out)]
+        env = {**os.environ, "EQUIV_BATCH_POLL_S": "0.2"}
+        proc = subprocess.Popen([*cmd, "--batch", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        text = ""
+        while time.time() < deadline:  # every uploaded batch created on the provider, its reply held back
+            found = list(out.glob("*/batches.jsonl"))
+            text = found[0].read_text() if found else ""
+            if srv.batches and text.count('"uploaded"') == len(srv.batches):
+                break
+            time.sleep(0.05)
+        assert srv.batches and '"submitted"' not in text, proc.communicate(timeout=5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        created = set(srv.batches)
+        srv.batch_create_reply_delay_s = 0.0
+        again = subprocess.run([*cmd, "--batch", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        counts = srv.counts_by_key()
+    assert max(counts.values()) == 1  # the batch the killed run never heard of answered its requests once
+    run = only_run_dir(out)
+    events = [json.loads(line) for line in (run / "batches.jsonl").read_text().splitlines()]
+    adopted = [e for e in events if e["event"] == "submitted" and e.get("adopted")]
+    assert {e["batch_id"] for e in adopted} == created and len(adopted) == len(created)
+    for batch_id in created:
+        collected = [e for e in events if e["event"] == "collected" and e.get("batch_id") == batch_id]
+        assert collected and collected[0]["status"] == "completed"
+    info = json.loads((run / "run.json").read_text())["batch"]
+    assert info["resumed_batches"] == len(created) and info["adopted"] == len(created) and info["unknown"] == []
