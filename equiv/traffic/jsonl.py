@@ -67,7 +67,7 @@ def _jsonl_rows(
                         raise _io_error(display, e, lineno) from None
                     yield where, _too_long(size, limit), False
                     continue
-                if not line.strip():
+                if line[:1] != b"{" and not line.strip():  # a line opening an object is not blank (no copy made)
                     continue  # blank lines are allowed anywhere
                 yield where, _parse_json_line(line), False
     except OSError as e:
