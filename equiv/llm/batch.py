@@ -336,17 +336,23 @@ class BatchQueue:
 
                 err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
                 error = err.message
-                if err.kind == "auth" or attempt == LIST_TRIES - 1:
+                if err.kind != "transient" or attempt == LIST_TRIES - 1:
                     break
                 await asyncio.sleep(self.poll_s * 2**attempt)
         if found is not None:
-            self._write({"event": "submitted", "ref": ref, "batch_id": found, "adopted": True})
+            try:
+                self._write({"event": "submitted", "ref": ref, "batch_id": found, "adopted": True})
+            except Exception:  # the journal cannot be written: the batch is still polled (its answers are cached)
+                pass
             self.adopted += 1
             self.on_event("batch_adopted", {"id": found, "requests": len(mapping), "model": spec.name})
             await self._poll(ref, found, group, spec, mapping, futures, bodies, redacts)
             return
         status = "never created" if error is None else "unknown (the provider's batch list failed)"
-        self._write({"event": "collected", "ref": ref, "file_id": file_id, "status": status, "error": error})
+        try:
+            self._write({"event": "collected", "ref": ref, "file_id": file_id, "status": status, "error": error})
+        except Exception:  # its calls still go out again (a later session would search for the batch again)
+            pass
         if error is not None:  # it may exist and be billed: the user hears of it
             unknown = {"ref": ref, "file_id": file_id, "error": error, "requests": len(mapping)}
             self.unknown.append(unknown)
@@ -358,7 +364,9 @@ class BatchQueue:
         )
 
     async def _find(self, ref: str, file_id: str, group: _Group) -> str | None:
-        """The id of the provider's batch created for `ref` (its metadata) or from `file_id`, newest first."""
+        """The id of the provider's batch created for `ref` (its metadata) or from `file_id`, newest first;
+        None when the whole list was read without it. A list too long to read to its end is an error (the
+        batch may be further down): taken as unknown, not as never created."""
         from equiv.llm.client import _litellm
 
         litellm = _litellm()
@@ -375,7 +383,7 @@ class BatchQueue:
             if not data or not getattr(page, "has_more", False):
                 return None
             after = str(data[-1].id)
-        return None
+        raise CallError("permanent", f"not among the provider's newest {LIST_PAGES * 100} batches")
 
     def _fail(self, futures: dict[str, asyncio.Future[Completion]], mapping: dict[str, str], err: CallError) -> None:
         for cid, fut in futures.items():
