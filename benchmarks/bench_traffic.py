@@ -15,6 +15,9 @@ else ru_maxrss) is its own, after one warm-up read of the file (all runs read fr
                    ``equiv.pipeline._prepare`` passes (``Settings()``: per_type 200, seed 0, logged baseline)
   (d) file_digest  the other pass ``_prepare`` makes over the file (it keys the run directory); shown apart
 
+(c) cuts the file into one byte range per core (equiv.traffic.split): its CPU includes the range readers' and
+its peak RSS is its own, the readers' largest printed beside it; (c1) is (c) on one core (EQUIV_READ_WORKERS=1).
+
 Each child's address space is capped (--mem-cap-gb, default 60% of the memory available), so that pandas on
 a large file ends in MemoryError (printed as such) instead of waking the OOM killer on a shared machine.
 
@@ -226,8 +229,14 @@ def _peak_mb() -> float:
 
 
 def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU seconds of this process and of its children that ended (equiv's range readers, equiv.traffic.split)."""
+    r, k = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + k.ru_utime + k.ru_stime
+
+
+def _children_peak_mb() -> float:
+    """The largest peak RSS of this process's children that ended, in MB (0 if none)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
 
 
 def _import_equiv() -> None:
@@ -289,7 +298,9 @@ def _child(kind: str, path: str) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), _cpu()
         df = pandas.read_json(path, lines=True)
         n = len(df)
-    elif kind == "equiv":
+    elif kind in ("equiv", "equiv1"):
+        if kind == "equiv1":
+            os.environ["EQUIV_READ_WORKERS"] = "1"  # one core: the file read in one pass
         _import_equiv()
         import_mb = _peak_mb()
         wall, cpu = time.perf_counter(), _cpu()
@@ -302,6 +313,7 @@ def _child(kind: str, path: str) -> dict[str, Any]:
             "clusters_seen": sum(sample.clusters_seen.values()),
             "skipped": {**dict(stats.skipped), **sample.skipped},
             "weight_max": max(sample.weight.values(), default=0),
+            "workers_peak_mb": _children_peak_mb(),
         }
     elif kind == "digest":
         from equiv.config import Settings
@@ -497,9 +509,10 @@ def main() -> None:
         ("a", "bare", "(a) for line in f: orjson.loads(line)"),
         ("b", "pandas", "(b) pandas.read_json(path, lines=True)"),
         ("c", "equiv", "(c) stratified_sample(read_traffic(..))"),
+        ("c1", "equiv1", "(c1) the same on one core"),
         ("d", "digest", "(d) file_digest (_prepare's other pass)"),
     ):
-        if key not in only:
+        if key.rstrip("1") not in only:
             continue
         if kind == "pandas" and pandas_version is None:
             res[key] = "not installed"
@@ -516,6 +529,8 @@ def main() -> None:
         )
         rss_ok = "met" if c["peak_mb"] <= RSS_TARGET_MB else "MISSED"
         line = f"(c) peak RSS {c['peak_mb']:.0f} MB (target <= {RSS_TARGET_MB:.0f} MB: {rss_ok})"
+        if c.get("workers_peak_mb"):
+            line += f", each range reader it started at most {c['workers_peak_mb']:.0f} MB"
         if isinstance(a, dict):
             ratio = c["wall_s"] / a["wall_s"]
             ok = "met" if ratio <= TIME_TARGET else "MISSED"

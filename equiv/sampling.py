@@ -303,6 +303,57 @@ def _sample_light(
                 entry[1] = build(entry[1][6], entry[1][7])
 
 
+def _merge_parts(
+    parts: Sequence[Any],
+    groups: dict[str, _BottomK],
+    volume: Counter[str],
+    skipped: Counter[str],
+    per_type: int,
+    per_type_of: Mapping[str, int] | None,
+    seed: int,
+) -> None:
+    """The state of one pass over a file from those of its ranges, in file order (``equiv.traffic.split``):
+    counts added, a cluster's first record taken from the first range holding it, positions shifted by the
+    records before each range, and each type's bottom-k taken again from the ranges' (which hold it)."""
+    offset = 0
+    kept: dict[str, dict[bytes, list[Any]]] = {}
+    ranks: dict[str, dict[bytes, int]] = {}
+    for part in parts:
+        volume.update(part.volume)
+        skipped.update(part.skipped)
+        for t, (records, first, last, seen, heap, entries) in part.groups.items():
+            g = groups.get(t)
+            if g is None:
+                g = groups[t] = _BottomK(seed, t)
+            g.records += records
+            if first is not None and (g.first is None or first < g.first):
+                g.first = first
+            if last is not None and (g.last is None or last > g.last):
+                g.last = last
+            if g.seen is not None:
+                g.seen = None if seen is None else g.seen | seen
+                if g.seen is not None and len(g.seen) > 1_000_000:
+                    g.seen = None
+            r, m = ranks.setdefault(t, {}), kept.setdefault(t, {})
+            for neg, head in heap:
+                r[head] = -neg
+            for head, (pos, rec, count) in entries.items():
+                e = m.get(head)
+                if e is None:
+                    m[head] = [pos + offset, rec, count]
+                else:
+                    e[2] += count
+        offset += part.stats.read
+    for t, m in kept.items():
+        k = per_type_of.get(t, per_type) if per_type_of else per_type
+        r = ranks[t]
+        best = sorted(m, key=lambda h: (r[h], m[h][0]))[:k]
+        g = groups[t]
+        g.kept = {h: m[h] for h in best}
+        g.heap = [(-r[h], h) for h in best]
+        heapq.heapify(g.heap)
+
+
 def type_rng(seed: int, prompt_type: str) -> random.Random:
     """A seeded RNG of one prompt-type: stable across processes, machines and Python versions."""
     digest = hashlib.sha256(f"{seed}\x00{prompt_type}".encode("utf-8", "surrogatepass")).digest()
@@ -333,12 +384,18 @@ def stratified_sample(
     groups: dict[str, _BottomK] = {}
     volume: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    light = getattr(records, "_light", None)  # read_traffic's records: only those kept are built
-    lit = light() if callable(light) else None
+    split = getattr(records, "_split", None)  # read_traffic's one large JSON Lines file: on several cores
+    parts = split(allowed, per_type, dict(per_type_of or {}), require_response, seed) if callable(split) else None
+    lit = None
+    if parts is not None:
+        _merge_parts(parts, groups, volume, skipped, per_type, per_type_of, seed)
+    else:
+        light = getattr(records, "_light", None)  # read_traffic's records: only those kept are built
+        lit = light() if callable(light) else None
     if lit is not None:
         items, build = lit
         _sample_light(items, build, groups, volume, skipped, allowed, per_type, per_type_of, require_response, seed)
-    for position, record in enumerate(records if lit is None else ()):
+    for position, record in enumerate(records if lit is None and parts is None else ()):
         t = record.prompt_type
         if allowed is not None and t not in allowed:
             continue

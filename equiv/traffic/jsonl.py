@@ -35,16 +35,27 @@ def _sniff(head: bytes, display: str, compressed: bool) -> None:
 
 
 def _jsonl_rows(
-    display: str, opener: Callable[[], IO[bytes]], limit: int, compressed: bool = False
+    display: str,
+    opener: Callable[[], IO[bytes]],
+    limit: int,
+    compressed: bool = False,
+    span: tuple[int, int | None, int] | None = None,
 ) -> Generator[_Row, None, None]:
-    """The lines of one file, parsed; ``opener`` gives its (decompressed) bytes."""
-    lineno = 0
+    """The lines of one file, parsed; ``opener`` gives its (decompressed) bytes. ``span``: only the lines
+    from byte ``start`` (the start of a line) to byte ``end`` (None: the end), the first being line
+    ``lines_before + 1`` (``(start, end, lines_before)``, for ``equiv.traffic.split``)."""
+    start, end, lineno = span or (0, None, 0)
+    left = None if end is None else end - start  # bytes of the span not read yet
     try:
         with opener() as f:
-            first = True
+            if start:
+                f.seek(start)
+            first = start == 0
             while True:
                 try:
-                    line = f.readline(limit + 1)
+                    line = f.readline(limit + 1 if left is None else min(limit + 1, left))
+                    if left is not None:
+                        left -= len(line)
                 except CorruptData as e:
                     raise InputError(e.message(f"{display}:{lineno + 1}")) from None
                 except (OSError, EOFError, zlib.error) as e:
@@ -60,7 +71,10 @@ def _jsonl_rows(
                     first = False
                 if len(line) > limit and not line.endswith(b"\n"):
                     try:
-                        size = len(line) + _skip_rest_of_line(f)
+                        rest = _skip_rest_of_line(f)
+                        size = len(line) + rest
+                        if left is not None:
+                            left -= rest
                     except CorruptData as e:
                         raise InputError(e.message(where)) from None
                     except (OSError, EOFError, zlib.error) as e:

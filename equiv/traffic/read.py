@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def read_traffic(
     )
     # rows of JSON text (files, not a database) may take the fast check when nothing rewrites or filters records
     fast = postgres_url(path) is None and not filters and redact is None and format in (None, "native")
-    return _Traffic(source, display, opts, stats or ReadStats(), fast)
+    return _Traffic(source, display, opts, stats or ReadStats(), fast, path=path, limit=max_line_bytes)
 
 
 def file_digest(
@@ -175,9 +176,24 @@ class _Traffic(Iterator[TrafficRecord]):
     ``equiv.sampling.stratified_sample`` may instead read through ``_light`` when it is untouched."""
 
     def __init__(
-        self, source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats, fast: bool
+        self,
+        source: Callable[[], Iterator[_Row]],
+        display: str,
+        o: _Options,
+        stats: ReadStats,
+        fast: bool,
+        *,
+        whole: bool = True,
+        counts: list[int] | None = None,
+        start_format: Format | None = None,
+        path: Any = None,
+        limit: int = MAX_LINE_BYTES,
     ) -> None:
         self._source, self._display, self._o, self._stats, self._fast = source, display, o, stats, fast
+        # a range of a file (equiv.traffic.split): no whole-file checks at its end; its row counts go to
+        # `counts`; its rows are read as the file's first record decided (`start_format`)
+        self._whole, self._counts, self._start_format = whole, counts, start_format
+        self._path, self._limit = path, limit  # the traffic path, for _split
         self._it: Iterator[Any] | None = None
         self._lightened = False  # _light gave the rows away
 
@@ -203,7 +219,9 @@ class _Traffic(Iterator[TrafficRecord]):
         or filtered by their content (``--where``): sample the records themselves then."""
         if self._it is not None or not self._fast:
             return None
-        self._it = it = _records(self._source, self._display, self._o, self._stats, True)
+        self._it = it = _records(
+            self._source, self._display, self._o, self._stats, True, self._whole, self._counts, self._start_format
+        )
         self._lightened = True
         o = self._o
 
@@ -215,12 +233,116 @@ class _Traffic(Iterator[TrafficRecord]):
 
         return it, build
 
+    def _split(
+        self,
+        allowed: set[str] | None,
+        per_type: int,
+        per_type_of: dict[str, int] | None,
+        require_response: bool,
+        seed: int,
+    ) -> list[Any] | None:
+        """``stratified_sample`` on several cores (``equiv.traffic.split``): the Parts of the file's ranges in
+        file order, this reader's stats updated as one pass would; None where the traffic is not one large
+        local JSON Lines file whose first record is native, or when a child failed (read it in one pass)."""
+        if self._it is not None or not self._fast or self._path is None:
+            return None
+        file = _splittable(self._path, self._limit)
+        if file is None:
+            return None
+        from equiv.traffic import split
+
+        ranges = split.cut(file.local, split.workers_for(file.local.stat().st_size))  # type: ignore[arg-type]
+        if len(ranges) < 2:
+            return None
+        o = self._o
+        jobs = [
+            split.Job(
+                str(file.local),
+                file.display,
+                start,
+                end,
+                self._limit,
+                o.pt_field,
+                o.skip_invalid,
+                o.since,
+                o.format.name if o.format is not None else None,
+                allowed,
+                per_type,
+                per_type_of,
+                require_response,
+                seed,
+            )
+            for start, end in ranges
+        ]
+        procs = [split.start_child(job) for job in jobs[1:]]
+        try:
+            parts = [split.sample_range(jobs[0])]  # this process reads the first range meanwhile
+            parts += [split.collect(p) for p in procs]
+        except split.ChildFailed:
+            return None
+        finally:
+            split.stop(procs)
+        self._it, self._lightened = iter(()), True
+        st = self._stats
+        totals = [0, 0, 0, 0]
+        for part in parts:
+            st.read += part.stats.read
+            st.rows += part.stats.rows
+            for reason, n in part.stats.skipped.items():
+                st.skipped[reason] += n
+                st.categories.setdefault(reason, part.stats.categories.get(reason, "invalid"))
+            st.skipped_lines.extend(part.stats.skipped_lines[: max(0, st.max_examples - len(st.skipped_lines))])
+            totals = [a + b for a, b in zip(totals, part.counts, strict=True)]
+        _check_whole(self._display, st, *totals)
+        return parts
+
+
+def _splittable(path: Any, limit: int) -> Any:
+    """The TrafficFile of a single local, uncompressed JSON Lines file whose first record is a native record
+    (not an OpenAI Batch line), large enough to cut (``equiv.traffic.split.workers_for``); else None."""
+    from equiv.traffic.jsonl import _jsonl_rows
+    from equiv.traffic.openai_batch import batch_side
+    from equiv.traffic.paths import kind_of, resolve
+    from equiv.traffic.split import workers_for
+
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    try:
+        r = resolve(path)
+    except InputError:
+        return None
+    if r.hf_folder is not None or len(r.files) != 1:
+        return None
+    f = r.files[0]
+    if f.local is None or kind_of(f.name) != ("jsonl", None):
+        return None
+    try:
+        if workers_for(f.local.stat().st_size) < 2:
+            return None
+        rows = _jsonl_rows(f.display, lambda: f.local.open("rb"), limit)  # type: ignore[union-attr]
+        try:
+            first = next(rows, None)
+        finally:
+            rows.close()
+    except (OSError, InputError):
+        return None
+    if first is None or not isinstance(first[1], dict) or batch_side(first[1]) is not None:
+        return None
+    return f if detect_format(first[1]) is _NATIVE else None
+
 
 _NATIVE = FORMATS["native"]
 
 
 def _records(
-    source: Callable[[], Iterator[_Row]], display: str, o: _Options, stats: ReadStats, fast: bool
+    source: Callable[[], Iterator[_Row]],
+    display: str,
+    o: _Options,
+    stats: ReadStats,
+    fast: bool,
+    whole: bool = True,
+    counts: list[int] | None = None,
+    start_format: Format | None = None,
 ) -> Iterator[Any]:
     """The records, validated, in file order (``TrafficRecord``s); with ``fast``, the rows that
     ``_fast_native`` vouches for come as ``(*_Fast, row, where)`` instead (``_Traffic._light``)."""
@@ -236,7 +358,8 @@ def _records(
             prefix is not None and where.startswith(prefix) and where[len(prefix) :].isdigit()
         ):
             if (file := _file_of(where)) != current:
-                current, fmt = file, None  # a new file of a glob or folder: its own first record decides
+                # a new file of a glob or folder: its own first record decides (a range of a file: the file's did)
+                current, fmt = file, start_format if current is None else None
             prefix = current + ":"
         rows += 1
         stats.rows += 1
@@ -316,6 +439,14 @@ def _records(
             read += 1
             stats.read += 1
             yield record
+    if counts is not None:
+        counts[:] = [rows, units, invalid, read]
+    if whole:
+        _check_whole(display, stats, rows, units, invalid, read)
+
+
+def _check_whole(display: str, stats: ReadStats, rows: int, units: int, invalid: int, read: int) -> None:
+    """A file with no records, or with only invalid ones, is an error."""
     if rows == 0:
         raise InputError(f"{display}: no records — the file is empty; give a file with one record per line or row")
     if read == 0 and invalid == units:
