@@ -274,7 +274,13 @@ class _Traffic(Iterator[TrafficRecord]):
             )
             for start, end in ranges
         ]
-        procs = [split.start_child(job) for job in jobs[1:]]
+        procs: list[Any] = []
+        try:
+            for job in jobs[1:]:
+                procs.append(split.start_child(job))
+        except OSError:  # no child could be started (no interpreter to run, no pipes left): one pass
+            split.stop(procs)
+            return None
         try:
             parts = [split.sample_range(jobs[0])]  # this process reads the first range meanwhile
             parts += [split.collect(p) for p in procs]

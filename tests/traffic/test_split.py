@@ -130,6 +130,12 @@ def test_a_failed_child_reads_the_file_in_one_pass(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(split, "start_child", broken)
     assert _sample(path, monkeypatch, 3, per_type=5, seed=0) == one
 
+    def unstartable(job: Any) -> Any:
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(split, "start_child", unstartable)
+    assert _sample(path, monkeypatch, 3, per_type=5, seed=0) == one
+
 
 def test_only_one_local_native_jsonl_file_is_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from equiv.traffic.read import _splittable
