@@ -12,7 +12,8 @@ keys under their `custom_id`s; the file id and the batch id are recorded as soon
 re-reads it: a submitted batch is polled again and its answers collected, never re-bought; a call of a
 batch that failed, expired or was cancelled fails as a transient error, so the runner's retry sends it in
 a later batch. A run killed between asking for a batch and recording its id (the provider may have created
-it) left an uploaded file and no batch id: the next run looks the batch up in the provider's list
+it) left an uploaded file and no batch id, as does a reply to the creation lost on the way (a timeout, a
+502): the next run, or this one at once, looks the batch up in the provider's list
 (`litellm.alist_batches`, by the `equiv_ref` metadata it was created with, or its input file) and polls it
 if it exists; only a batch that was never created is sent again (and one the list cannot find, with a note).
 
@@ -285,10 +286,13 @@ class BatchQueue:
             self._fail(futures, mapping, CallError("permanent", f"cannot write {self.path}: {exc}"))
             return
         kw = self._kwargs(group)
+        fobj: Any = None
+        uploaded = False  # the upload is journaled: a batch may exist from here on
         try:
             payload = ("\n".join(lines) + "\n").encode("utf-8")
             fobj = await litellm.acreate_file(file=(f"{ref}.jsonl", io.BytesIO(payload)), purpose="batch", **kw)
             self._write({"event": "uploaded", "ref": ref, "file_id": fobj.id})
+            uploaded = True
             batch = await litellm.acreate_batch(
                 completion_window="24h",
                 endpoint="/v1/chat/completions",
@@ -299,6 +303,11 @@ class BatchQueue:
             self._write({"event": "submitted", "ref": ref, "batch_id": batch.id})
         except Exception as exc:  # the batch never went out: each call fails as the provider said (retried)
             err = exc if isinstance(exc, CallError) else _classify(exc, group.api_key)
+            if fobj is not None and uploaded and err.kind == "transient":
+                # the provider may have created the batch and its reply been lost (a timeout, a 502, a reset):
+                # look it up as a killed run's next run would, so that it is polled rather than bought again
+                await self._adopt(ref, str(fobj.id), group, spec, mapping, futures, bodies, redacts)
+                return
             self._fail(futures, mapping, CallError(err.kind, f"batch not submitted: {err.message}"))
             try:
                 self._write({"event": "collected", "ref": ref, "status": "not submitted", "error": err.message})
@@ -371,9 +380,14 @@ class BatchQueue:
 
         litellm = _litellm()
         after: str | None = None
+        pages: set[str] = set()  # the last id of each page read: a provider that ignores `after` repeats one
         for _ in range(LIST_PAGES):
             page = await litellm.alist_batches(after=after, limit=100, **self._kwargs(group))
             data = list(getattr(page, "data", None) or [])
+            if data and str(data[-1].id) in pages:
+                raise CallError("permanent", "the provider's batch list cannot be paged past its first page")
+            if data:
+                pages.add(str(data[-1].id))
             for b in data:
                 meta = getattr(b, "metadata", None) or {}
                 if (isinstance(meta, dict) and meta.get("equiv_ref") == ref) or getattr(

@@ -87,10 +87,10 @@ def cut(path: Path, n: int) -> list[tuple[int, int | None]]:
     with path.open("rb") as f:
         for k in range(1, n):
             at = max(size * k // n, starts[-1])
-            f.seek(at)
-            if at > 0:
-                f.seek(at - 1)
-                f.readline()  # to the end of the line holding byte `at - 1`: a range starts on a fresh line
+            f.seek(at - 1 if at > 0 else 0)
+            if at > 0:  # to the end of the line holding byte `at - 1`, in bounded chunks (a line may be huge)
+                while (chunk := f.readline(1 << 20)) and not chunk.endswith(b"\n"):
+                    pass
             pos = f.tell()
             if pos >= size:
                 break

@@ -86,3 +86,38 @@ def test_a_batch_list_that_cannot_be_read_is_said(tmp_path: Path, monkeypatch: p
     unknown = [d for k, d in events if k == "batch_unknown"]
     assert len(unknown) == 1 and unknown[0]["file_id"] == "file-x" and unknown[0]["requests"] == 1
     assert "sk-test" not in (tmp_path / FILE).read_text()  # the key never reaches the journal
+
+
+def test_a_lost_reply_to_the_batch_creation_adopts_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider created the batch, its reply was lost (a read timeout): the batch is found and polled, not
+    bought again by the retry."""
+    import litellm
+
+    real = litellm.acreate_batch
+    created: list[str] = []
+
+    async def lossy(**kw: Any) -> Any:
+        batch = await real(**kw)
+        created.append(batch.id)
+        if len(created) == 1:
+            raise litellm.Timeout(message="read timed out", model="skill-95", llm_provider="openai")
+        return batch
+
+    monkeypatch.setattr(litellm, "acreate_batch", lossy)
+    with LoopbackServer(batch_delay_s=0.2) as srv:
+        spec = _spec(srv.base_url)
+        queue = BatchQueue(tmp_path, {spec.name: "sk-test"}, lambda s: 0.5, poll_s=0.01, quiet_s=0.01)
+
+        async def go() -> Any:
+            try:
+                return await queue.complete(spec, MESSAGES, {"max_tokens": 16}, "k1", "sk-test")
+            finally:
+                await queue.aclose()
+
+        answer = asyncio.run(go())
+        counts = srv.counts_by_key()
+        assert len(srv.batches) == 1 and created == list(srv.batches)
+    assert answer.output and answer.batch_id == created[0]
+    assert max(counts.values()) == 1 and queue.adopted == 1
+    events = [json.loads(line)["event"] for line in (tmp_path / FILE).read_text().splitlines()]
+    assert events == ["prepared", "uploaded", "submitted", "collected"]

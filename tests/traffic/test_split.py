@@ -160,3 +160,16 @@ def test_cut_points_start_lines(tmp_path: Path) -> None:
     for (_s, e), (s2, _) in zip(ranges, ranges[1:], strict=False):
         assert e == s2 and data[s2 - 1 : s2] == b"\n"
     assert split.lines_before(str(path), ranges[1][0]) == data[: ranges[1][0]].count(b"\n")
+
+
+def test_cutting_never_holds_a_long_line(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = _write(tmp_path / "t.jsonl", ["{}\n", "\x00" * (8 << 20) + "\n", "{}\n"])  # a cut falls in the 8 MiB line
+    tracemalloc.start()
+    try:
+        ranges = split.cut(path, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ranges == [(0, (8 << 20) + 4), ((8 << 20) + 4, None)] and peak < 4 << 20  # not the 8 MiB line
