@@ -331,7 +331,12 @@ def _merge_parts(
             if last is not None and (g.last is None or last > g.last):
                 g.last = last
             if g.seen is not None:
-                g.seen = None if seen is None else g.seen | seen
+                if seen is None:
+                    g.seen = None
+                elif not g.seen:
+                    g.seen = seen  # the first range's set, taken as it is (no copy)
+                else:
+                    g.seen |= seen
                 if g.seen is not None and len(g.seen) > 1_000_000:
                     g.seen = None
             r, m = ranks.setdefault(t, {}), kept.setdefault(t, {})
