@@ -183,16 +183,15 @@ class _Traffic(Iterator[TrafficRecord]):
         stats: ReadStats,
         fast: bool,
         *,
-        whole: bool = True,
         counts: list[int] | None = None,
         start_format: Format | None = None,
         path: Any = None,
         limit: int = MAX_LINE_BYTES,
     ) -> None:
         self._source, self._display, self._o, self._stats, self._fast = source, display, o, stats, fast
-        # a range of a file (equiv.traffic.split): no whole-file checks at its end; its row counts go to
-        # `counts`; its rows are read as the file's first record decided (`start_format`)
-        self._whole, self._counts, self._start_format = whole, counts, start_format
+        # a range of a file (equiv.traffic.split): its row counts go to `counts` instead of the whole-file
+        # checks at its end; its rows are read as the file's first record decided (`start_format`)
+        self._counts, self._start_format = counts, start_format
         self._path, self._limit = path, limit  # the traffic path, for _split
         self._it: Iterator[Any] | None = None
         self._lightened = False  # _light gave the rows away
@@ -220,7 +219,7 @@ class _Traffic(Iterator[TrafficRecord]):
         if self._it is not None or not self._fast:
             return None
         self._it = it = _records(
-            self._source, self._display, self._o, self._stats, True, self._whole, self._counts, self._start_format
+            self._source, self._display, self._o, self._stats, True, self._counts, self._start_format
         )
         self._lightened = True
         o = self._o
@@ -346,7 +345,6 @@ def _records(
     o: _Options,
     stats: ReadStats,
     fast: bool,
-    whole: bool = True,
     counts: list[int] | None = None,
     start_format: Format | None = None,
 ) -> Iterator[Any]:
@@ -445,9 +443,9 @@ def _records(
             read += 1
             stats.read += 1
             yield record
-    if counts is not None:
+    if counts is not None:  # a range of a file: the file's checks are made on all its ranges' counts
         counts[:] = [rows, units, invalid, read]
-    if whole:
+    else:
         _check_whole(display, stats, rows, units, invalid, read)
 
 

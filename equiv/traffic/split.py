@@ -131,7 +131,7 @@ def sample_range(job: Job) -> Part:
     counts: list[int] = []
     # a later range is read as the file's first record decided: native (equiv.traffic.read._Traffic._split)
     native = FORMATS["native"] if job.start else None
-    traffic = _Traffic(source, job.display, options, stats, True, whole=False, counts=counts, start_format=native)
+    traffic = _Traffic(source, job.display, options, stats, True, counts=counts, start_format=native)
     light = traffic._light()
     assert light is not None  # a new _Traffic with fast=True
     items, build = light

@@ -36,6 +36,14 @@ def _compare(equiv_cli, traffic: Path, config: Path, out: Path, *args: str):
     return equiv_cli("compare", str(traffic), "--config", str(config), "--out", str(out), "--quiet", *args)
 
 
+def _start_batch_run(traffic: Path, config: Path, out: Path) -> tuple[list[str], dict[str, str], subprocess.Popen]:
+    """`equiv compare --batch` started in its own process (to be killed): its command, env and process."""
+    cmd = [sys.executable, "-m", "equiv", "compare", str(traffic), "--config", str(config), "--out", str(out)]
+    env = {**os.environ, "EQUIV_BATCH_POLL_S": "0.2"}
+    proc = subprocess.Popen([*cmd, "--batch", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return cmd, env, proc
+
+
 def test_batch_gives_the_real_time_answers_at_the_batch_price(equiv_cli, tmp_path):
     with LoopbackServer(seed=1, batch_delay_s=0.2) as srv:
         traffic, config = _setup(tmp_path, srv)
@@ -94,9 +102,7 @@ def test_a_run_killed_mid_batch_re_polls_it_and_buys_nothing_twice(tmp_path):
     with LoopbackServer(seed=1, batch_delay_s=6.0) as srv:
         traffic, config = _setup(tmp_path, srv, n=30)
         out = tmp_path / "reports"
-        cmd = [sys.executable, "-m", "equiv", "compare", str(traffic), "--config", str(config), "--out", str(out)]
-        env = {**os.environ, "EQUIV_BATCH_POLL_S": "0.2"}
-        proc = subprocess.Popen([*cmd, "--batch", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cmd, env, proc = _start_batch_run(traffic, config, out)
         deadline = time.time() + 120
         journal = None
         while time.time() < deadline:
@@ -133,9 +139,7 @@ def test_a_run_killed_before_it_learns_its_batch_id_adopts_the_batch(tmp_path):
     with LoopbackServer(seed=1, batch_delay_s=1.0, batch_create_reply_delay_s=30.0) as srv:
         traffic, config = _setup(tmp_path, srv, n=30)
         out = tmp_path / "reports"
-        cmd = [sys.executable, "-m", "equiv", "compare", str(traffic), "--config", str(config), "--out", str(out)]
-        env = {**os.environ, "EQUIV_BATCH_POLL_S": "0.2"}
-        proc = subprocess.Popen([*cmd, "--batch", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cmd, env, proc = _start_batch_run(traffic, config, out)
         deadline = time.time() + 120
         text = ""
         while time.time() < deadline:  # every uploaded batch created on the provider, its reply held back
