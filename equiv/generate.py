@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from equiv.candidates import candidate_messages, candidate_params
@@ -10,6 +9,7 @@ from equiv.config import CandidateConfig, Settings
 from equiv.llm import answer, client
 from equiv.llm.client import ModelSpec
 from equiv.llm.runner import Runner
+from equiv.llm.together import together
 from equiv.sampling import Sample
 from equiv.schema import Side, TrafficRecord
 
@@ -79,7 +79,7 @@ async def generate(
         base = logged_side(rec, baseline)
         cand = await runner.call(candidate, c_messages, c_params, sample=k, redact=True)
     else:
-        b, cand = await asyncio.gather(
+        b, cand = await together(
             runner.call(baseline, rec.messages, params, sample=k, redact=True),
             runner.call(candidate, c_messages, c_params, sample=k, redact=True),
         )

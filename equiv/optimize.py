@@ -31,6 +31,7 @@ from equiv.analyze import pair_score
 from equiv.candidates import prompt_hash
 from equiv.config import CandidateConfig, Settings
 from equiv.errors import AbortedError, InputError
+from equiv.llm.together import together
 from equiv.schema import Pair, TrafficRecord
 
 T = TypeVar("T")
@@ -170,7 +171,7 @@ class _Search:
         )
 
     async def score_batch(self, batch: list[TrafficRecord], prompt: str) -> list[Scored]:
-        return list(await asyncio.gather(*(self.score_one(r, prompt) for r in batch)))
+        return await together(*(self.score_one(r, prompt) for r in batch))
 
     async def reflect(self, prompt: str, examples: list[dict[str, Any]]) -> str:
         shown = "\n\n".join(

@@ -11,6 +11,7 @@ from equiv.judging.prompt import render, unjudgeable
 from equiv.llm.answer import CONTENT_FILTER
 from equiv.llm.client import CallError, ModelSpec
 from equiv.llm.runner import Runner
+from equiv.llm.together import together
 from equiv.schema import JudgeFailure, Judgment
 
 JUDGE_SCHEMA = {
@@ -122,11 +123,9 @@ class Judge:
                     await self.one(orders[1], messages, second, first, template, extra),
                 ]
         else:
-            results = list(
-                await asyncio.gather(
-                    self.one(orders[0], messages, first, second, template, extra),
-                    self.one(orders[1], messages, second, first, template, extra),
-                )
+            results = await together(
+                self.one(orders[0], messages, first, second, template, extra),
+                self.one(orders[1], messages, second, first, template, extra),
             )
         judgments = [r for r in results if isinstance(r, Judgment)]
         failures = [r for r in results if isinstance(r, JudgeFailure)]
@@ -148,7 +147,7 @@ class Panel:
         template: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> tuple[list[Judgment], list[JudgeFailure]]:
-        results = await asyncio.gather(
+        results = await together(
             *(j.both_orders(messages, first, second, orders, template, extra) for j in self.judges)
         )
         return [x for r in results for x in r[0]], [x for r in results for x in r[1]]

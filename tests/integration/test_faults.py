@@ -172,6 +172,49 @@ def test_a_provider_that_keeps_failing_stops_the_run_with_exit_4_and_it_resumes_
         assert max(srv.counts_by_key().values()) == 1  # nothing bought twice across the two runs
 
 
+def test_a_call_in_flight_when_a_bad_key_stops_the_run_is_kept_and_never_bought_again(
+    equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baseline's key is refused at once while the pair's candidate call is still on its way (1.5 s):
+    that answer is paid for, so the stopped run keeps it and the fixed run does not buy it again. (A pair's
+    other call used to be left running when its sibling stopped the run: answered after the run had closed
+    its cache, or cut off as it exited; the server counted it, the resumed run bought it again.)"""
+    monkeypatch.setenv("EQUIV_TEST_BASELINE_KEY", "sk-wrong")
+    monkeypatch.setenv("EQUIV_TEST_GOOD_KEY", "sk-good")
+    traffic = write_jsonl(tmp_path / "traffic.jsonl", make_records(["triage"], 4))
+    with LoopbackServer(seed=3, api_key="sk-good", latency_s=1.5) as srv:
+        config = write_config(
+            tmp_path / "equiv.toml",
+            srv,
+            baseline="skill-95",
+            candidate="skill-60",
+            per_type=4,
+            concurrency=2,  # one pair's two calls: no other call in flight
+            baseline_source="rerun",
+            judge_check=False,
+        )
+        text = config.read_text()
+        for name, env in (("skill-95", "BASELINE"), ("skill-60", "GOOD"), ("judge", "GOOD")):
+            head = f'[models."openai/{name}"]\n'
+            text = text.replace(head, f'{head}api_key_env = "EQUIV_TEST_{env}_KEY"\n')
+        config.write_text(text)
+        args = ("compare", str(traffic), "--config", str(config), "--out", str(tmp_path / "reports"))
+        r = equiv_cli(*args)
+        assert r.exit_code == 4 and "Check the API key" in r.stderr, r.stderr[-2000:]
+        time.sleep(2.0)  # a request the run left behind would finish on the server now
+        bought = srv.counts_by_key()
+        assert [model for model, _h, _s in bought] == ["skill-60"]  # the candidate call was out, and answered
+        run = only_run_dir(tmp_path / "reports")
+        assert len(read_lines(run / "calls.jsonl")) == 1  # the answer paid for is kept
+
+        monkeypatch.setenv("EQUIV_TEST_BASELINE_KEY", "sk-good")  # the key is fixed
+        srv.latency_s = 0.01
+        r2 = equiv_cli(*args)
+        assert r2.exit_code == 0, r2.stderr[-2000:]
+        assert load_verdict(run)["prompt_types"][0]["n"] == 4
+        assert max(srv.counts_by_key().values()) == 1  # nothing bought twice across the two runs
+
+
 def test_a_short_burst_of_errors_does_not_trip_the_breaker(
     equiv_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
