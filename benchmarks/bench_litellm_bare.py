@@ -9,6 +9,7 @@ By default the server runs in a child process (``python -m equiv.testing.loopbac
 
     python benchmarks/bench_litellm_bare.py [--n 400] [--concurrency 32] [--latency 0.2]
     python benchmarks/bench_litellm_bare.py --replay requests.jsonl [--concurrency 32]   # recorded calls
+    ... --freeze: import litellm the way equiv's CLI does (the collector paused, then gc.freeze())
 
 Other benchmarks import ``bare_loop`` to compare against it.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -29,7 +31,16 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
+FREEZE = False  # --freeze: import litellm the way equiv's CLI does
+
+
 def _litellm() -> Any:
+    if FREEZE:  # the collector paused while importing, then what the import left frozen (equiv/llm/client.py)
+        gc.disable()
+        import litellm
+
+        gc.freeze()
+        gc.enable()
     import litellm
 
     litellm.suppress_debug_info = True
@@ -126,7 +137,12 @@ def main() -> None:
         help="send these recorded requests (JSON lines) to --api-base and exit: the whole-process bare loop",
     )
     p.add_argument("--api-base", help="with --replay: the server to send them to (default: as recorded)")
+    p.add_argument(
+        "--freeze", action="store_true", help="import litellm as equiv's CLI does (collector paused, then frozen)"
+    )
     args = p.parse_args()
+    global FREEZE
+    FREEZE = args.freeze
 
     if args.replay:
         reqs = load_requests(args.replay)

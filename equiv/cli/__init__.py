@@ -56,6 +56,9 @@ def _register() -> None:
 
 
 def main() -> None:
+    from equiv.llm import client
+
+    client.FREEZE_AFTER_IMPORT = True  # this process is equiv's own (see there)
     _register()
     app(prog_name="equiv")
 

@@ -44,6 +44,26 @@ def test_help_does_not_import_litellm() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_cli_imports_litellm_with_the_collector_paused_then_frozen() -> None:
+    """`equiv` (the CLI's main sets the flag) imports litellm with no collector pass, then freezes what it
+    left; an importer of the library (the flag unset) gets the pause only, and its collector setting back."""
+    cli = (
+        "import gc; from equiv.llm import client; client.FREEZE_AFTER_IMPORT = True; "
+        "passes = []; gc.callbacks.append(lambda phase, info: passes.append(info['generation'])); "
+        "client._litellm(); print(gc.get_freeze_count(), gc.isenabled(), passes.count(2))"
+    )
+    frozen, enabled, full_passes = subprocess.run(
+        [sys.executable, "-c", cli], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(frozen) > 100_000 and enabled == "True" and full_passes == "0"
+    library = (
+        "import gc; from equiv.llm import client; gc.disable(); client._litellm(); "
+        "print(gc.get_freeze_count(), gc.isenabled())"
+    )
+    out = subprocess.run([sys.executable, "-c", library], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "False"]
+
+
 # -- replies that are not plain text, through litellm's real code path ------------------------------------------
 # (HTTP to the loopback server, and the fake/ custom provider): none of them may become a silent ""
 
