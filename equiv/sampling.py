@@ -249,7 +249,7 @@ class _BottomK:
 
 def _sample_light(
     items: Iterator[Any],
-    build: Callable[[dict[str, Any], str], TrafficRecord],
+    build: Callable[[Any, str], TrafficRecord],
     groups: dict[str, _BottomK],
     volume: Counter[str],
     skipped: Counter[str],
@@ -289,7 +289,8 @@ def _sample_light(
         key = None
         if params_json is not None:
             try:  # what _canonical_json({"m": messages, "p": params}, str) writes, the params' part already written
-                key = b'{"m":' + dumps(messages, option=sort) + b',"p":' + params_json + b"}"
+                m_json = messages if type(messages) is bytes else dumps(messages, option=sort)
+                key = b'{"m":' + m_json + b',"p":' + params_json + b"}"
             except orjson.JSONEncodeError:
                 pass
         if key is None:

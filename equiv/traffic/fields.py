@@ -35,8 +35,9 @@ import gzip
 import hashlib
 import re
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -87,6 +88,13 @@ class _Skip(Exception):
 
 # A source yields (locator, raw row or _Bad, whether the row came from an Arrow/CSV table).
 _Row = tuple[str, "dict[str, Any] | Any | _Bad", bool]
+
+
+class Rows(Protocol):
+    """A source of rows. Asked for ``raw`` rows, a JSON Lines file gives each line as its bytes instead, for
+    the reader to decode (``equiv.traffic.read._records``); every other source gives the same rows."""
+
+    def __call__(self, *, raw: bool = False) -> Iterator[_Row]: ...
 
 
 def _io_error(display: str, e: BaseException, line: int | None = None) -> InputError:

@@ -40,10 +40,13 @@ def _jsonl_rows(
     limit: int,
     compressed: bool = False,
     span: tuple[int, int | None, int] | None = None,
+    raw: bool = False,
 ) -> Generator[_Row, None, None]:
     """The lines of one file, parsed; ``opener`` gives its (decompressed) bytes. ``span``: only the lines
     from byte ``start`` (the start of a line) to byte ``end`` (None: the end), the first being line
-    ``lines_before + 1`` (``(start, end, lines_before)``, for ``equiv.traffic.split``)."""
+    ``lines_before + 1`` (``(start, end, lines_before)``, for ``equiv.traffic.split``). With ``raw``, a
+    line is given as its bytes, for the reader to decode (``equiv.traffic.read._records``); a line too
+    long is still a ``_Bad``."""
     start, end, lineno = span or (0, None, 0)
     left = None if end is None else end - start  # bytes of the span not read yet
     try:
@@ -83,7 +86,7 @@ def _jsonl_rows(
                     continue
                 if line[:1] != b"{" and not line.strip():  # a line opening an object is not blank (no copy made)
                     continue  # blank lines are allowed anywhere
-                yield where, _parse_json_line(line), False
+                yield where, line if raw else _parse_json_line(line), False
     except OSError as e:
         raise _io_error(display, e) from None
 

@@ -195,6 +195,34 @@ def _fast_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> _Fas
         params = {}
     elif type(params) is not dict:
         return None
+    memo = _params_memo(params)
+    if memo is None:
+        return None
+    p_json, nulls = memo
+    if nulls:
+        params = {k: v for k, v in params.items() if v is not None}
+    if pt_field == "prompt_type" and type(pt := row.get("prompt_type")) is str and pt:
+        prompt_type = pt
+    else:
+        try:
+            prompt_type = _prompt_type([row, metadata], pt_field, pt_path)
+        except _Bad:
+            return None
+    try:
+        timestamp = _timestamp(row.get("timestamp"))
+    except _Bad:
+        return None
+    if response is None and len(messages) > 1:  # as _from_native: a final assistant message is the response
+        last = messages[-1]
+        if last["role"] == "assistant" and not last.get("tool_calls"):
+            response, messages = last["content"], messages[:-1]
+    return prompt_type, timestamp, response, messages, params, p_json or None
+
+
+def _params_memo(params: dict[str, Any]) -> tuple[bytes, bool] | None:
+    """The canonical JSON of the params ``SamplingParams`` accepts (b"" where orjson would not write the
+    cluster key as json.dumps does) and whether nulls were dropped; None where the full path refuses them.
+    ``params`` holds JSON's own types (decoded from JSON text)."""
     try:
         key = orjson.dumps(params, option=_SORT)
     except orjson.JSONEncodeError:
@@ -215,22 +243,15 @@ def _fast_native(row: dict[str, Any], pt_field: str, pt_path: list[str]) -> _Fas
         if len(_FAST_PARAMS) >= _FAST_PARAMS_MAX:
             _FAST_PARAMS.clear()
         _FAST_PARAMS[key] = memo
-    p_json, nulls = memo
-    if nulls:
-        params = {k: v for k, v in params.items() if v is not None}
-    if pt_field == "prompt_type" and type(pt := row.get("prompt_type")) is str and pt:
-        prompt_type = pt
-    else:
-        try:
-            prompt_type = _prompt_type([row, metadata], pt_field, pt_path)
-        except _Bad:
-            return None
-    try:
-        timestamp = _timestamp(row.get("timestamp"))
-    except _Bad:
+    return memo
+
+
+def _checked_params(params: dict[str, Any]) -> tuple[dict[str, Any], bytes] | None:
+    """The params as the full path keeps them (nulls dropped) and their canonical JSON, for params of JSON
+    text (``equiv.traffic.typed``); None where the full path refuses them or orjson cannot write the key."""
+    memo = _params_memo(params)
+    if memo is None or not memo[0]:
         return None
-    if response is None and len(messages) > 1:  # as _from_native: a final assistant message is the response
-        last = messages[-1]
-        if last["role"] == "assistant" and not last.get("tool_calls"):
-            response, messages = last["content"], messages[:-1]
-    return prompt_type, timestamp, response, messages, params, p_json or None
+    if memo[1]:
+        params = {k: v for k, v in params.items() if v is not None}
+    return params, memo[0]

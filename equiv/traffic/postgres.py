@@ -278,7 +278,7 @@ class SpendLogsSource:
     def __repr__(self) -> str:
         return f"SpendLogsSource({self.public_url!r})"
 
-    def __call__(self) -> Iterator[_Row]:
+    def __call__(self, *, raw: bool = False) -> Iterator[_Row]:  # rows of a table: never raw lines
         query, params = self._select()
         self.rows_fetched = self.batches = 0
         with self._connect() as conn:

@@ -28,16 +28,19 @@ from pydantic import ValidationError
 from equiv.errors import InputError
 from equiv.schema import TrafficRecord
 from equiv.traffic.detect import detect_format
-from equiv.traffic.fields import _ONE_OBJECT, _Bad, _Row, _short, _Skip, _type_name
+from equiv.traffic.fields import _ONE_OBJECT, Rows, _Bad, _short, _Skip, _type_name
+from equiv.traffic.jsontext import _parse_json_line
 from equiv.traffic.native import _fast_native
 from equiv.traffic.paths import TrafficPath, digest, postgres_url, traffic_display
 from equiv.traffic.redact import Redactor
 from equiv.traffic.registry import FORMATS, MIXABLE, Format
 from equiv.traffic.sources import _open_source
 from equiv.traffic.tables import _clean_table_row
+from equiv.traffic.typed import _typed_native
 from equiv.traffic.where import Where, parse_where
 
 MAX_LINE_BYTES = 32 * 1024 * 1024
+_TYPED_TRIES = 64  # lines the typed check may miss before it is given up on (when it misses most lines)
 
 
 @dataclass
@@ -177,7 +180,7 @@ class _Traffic(Iterator[TrafficRecord]):
 
     def __init__(
         self,
-        source: Callable[[], Iterator[_Row]],
+        source: Rows,
         display: str,
         o: _Options,
         stats: ReadStats,
@@ -210,7 +213,7 @@ class _Traffic(Iterator[TrafficRecord]):
         if self._it is not None and hasattr(self._it, "close"):
             self._it.close()
 
-    def _light(self) -> tuple[Iterator[Any], Callable[[dict[str, Any], str], TrafficRecord]] | None:
+    def _light(self) -> tuple[Iterator[Any], Callable[[Any, str], TrafficRecord]] | None:
         """The records for sampling, each a ``TrafficRecord`` or, for a row that the fast check
         (``native._fast_native``) vouched for, the tuple ``(*_Fast, row, where)``; and the function that
         builds the record of such a row (``build(row, where)``, which cannot fail), so that only the records
@@ -224,9 +227,13 @@ class _Traffic(Iterator[TrafficRecord]):
         self._lightened = True
         o = self._o
 
-        def build(row: dict[str, Any], where: str) -> TrafficRecord:
+        def build(row: dict[str, Any] | bytes, where: str) -> TrafficRecord:
             try:
-                return _to_record(row, where, _NATIVE, o)
+                if type(row) is bytes:  # a line the typed check vouched for, decoded now
+                    row = _parse_json_line(row)
+                    if not isinstance(row, dict):
+                        raise row if isinstance(row, _Bad) else _Bad("not a JSON object", "not an object", _ONE_OBJECT)
+                return _to_record(row, where, _NATIVE, o)  # type: ignore[arg-type]
             except _Bad as bad:  # cannot happen (the fast check vouched for the row): still, say where
                 raise InputError(bad.message(where)) from None
 
@@ -340,7 +347,7 @@ _NATIVE = FORMATS["native"]
 
 
 def _records(
-    source: Callable[[], Iterator[_Row]],
+    source: Rows,
     display: str,
     o: _Options,
     stats: ReadStats,
@@ -352,12 +359,15 @@ def _records(
     ``_fast_native`` vouches for come as ``(*_Fast, row, where)`` instead (``_Traffic._light``)."""
     # this file's own counts (a ReadStats may be shared by several files); a unit is a row, or one of the
     # records a row expands into (an OTLP line's spans)
-    rows = units = invalid = read = 0
+    rows = units = invalid = read = misses = 0
+    # the usual native line is checked as msgspec decodes it (equiv.traffic.typed), when the prompt-type is
+    # the record's own field; given up on for the rest of the reading where most lines are not that usual
+    typed = fast and o.pt_field == "prompt_type"
     fmt = o.format  # auto: each file's first record decides (native and OpenAI logs stay mixable)
     current = None
     pt_field, pt_path, since = o.pt_field, o.pt_path, o.since
     prefix = None  # current + ":": a locator "<current>:<digits>" is a line of the current file
-    for where, row, table in source():
+    for where, row, table in source(raw=typed):
         if o.format is None and not (
             prefix is not None and where.startswith(prefix) and where[len(prefix) :].isdigit()
         ):
@@ -367,25 +377,35 @@ def _records(
             prefix = current + ":"
         rows += 1
         stats.rows += 1
-        if fast and not table and fmt is not None and type(row) is dict:
+        f: Any = None
+        if type(row) is bytes:  # a JSON line not decoded yet (a source asked for raw lines)
+            if typed and fmt is not None and (fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE)):
+                f = _typed_native(row)
+                if f is None:
+                    misses += 1
+                    if misses > _TYPED_TRIES and misses > rows // 2:  # these lines are mostly not the usual
+                        typed = False
+            if f is None:
+                row = _parse_json_line(row)
+        if f is None and fast and not table and fmt is not None and type(row) is dict:
             # a native record of JSON text that the fast check vouches for (detect_format: native, as the
             # check takes only rows whose keys are all native fields, `messages` among them)
-            if (fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE)) and (
-                f := _fast_native(row, pt_field, pt_path)
-            ) is not None:
-                units += 1
-                if since is not None:
-                    ts = f[1]
-                    if ts is None:
-                        stats._skip("no timestamp", category="filtered")
-                        continue
-                    if ts < since:
-                        stats._skip("before since", category="filtered")
-                        continue
-                read += 1
-                stats.read += 1
-                yield (*f, row, where)
-                continue
+            if fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE):
+                f = _fast_native(row, pt_field, pt_path)
+        if f is not None:
+            units += 1
+            if since is not None:
+                ts = f[1]
+                if ts is None:
+                    stats._skip("no timestamp", category="filtered")
+                    continue
+                if ts < since:
+                    stats._skip("before since", category="filtered")
+                    continue
+            read += 1
+            stats.read += 1
+            yield (*f, row, where)
+            continue
         try:
             if isinstance(row, _Bad):
                 raise row

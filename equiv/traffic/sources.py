@@ -10,22 +10,20 @@ record decides a file's format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import IO
 
 from equiv.errors import InputError
 from equiv.traffic import openai_batch
 from equiv.traffic.compression import decompressing
-from equiv.traffic.fields import _Row
+from equiv.traffic.fields import Rows, _Row
 from equiv.traffic.jsonfile import _json_rows
 from equiv.traffic.jsonl import _jsonl_rows
 from equiv.traffic.paths import SUPPORTED_SUFFIXES, TrafficFile, TrafficPath, kind_of, postgres_url, resolve
 from equiv.traffic.tables import _csv_rows, _hf_folder_rows, _parquet_rows
 
 __all__ = ["SUPPORTED_SUFFIXES", "_open_source"]
-
-Rows = Callable[[], Iterator[_Row]]
 
 
 def _open_source(
@@ -53,11 +51,11 @@ def _open_source(
     r = resolve(path)
     if r.hf_folder is not None:
         folder = r.hf_folder
-        return lambda: _hf_folder_rows(folder, display)
+        return lambda raw=False: _hf_folder_rows(folder, display)
     readers = [_reader(f, max_line_bytes, columns) for f in r.files]
     if len(readers) == 1 and (kind_of(r.files[0].name) or ("",))[0] != "jsonl":
         return readers[0]  # only JSON Lines can be an OpenAI Batch file
-    return lambda: _files_rows(r.files, readers, max_line_bytes)
+    return lambda raw=False: _files_rows(r.files, readers, max_line_bytes, raw)
 
 
 def _reader(f: TrafficFile, limit: int, columns: Collection[str]) -> Rows:
@@ -70,22 +68,22 @@ def _reader(f: TrafficFile, limit: int, columns: Collection[str]) -> Rows:
         return decompressing(f.open(), codec)
 
     if layout == "jsonl":
-        return lambda: _jsonl_rows(f.display, opener, limit, compressed=codec is not None)
+        return lambda raw=False: _jsonl_rows(f.display, opener, limit, compressed=codec is not None, raw=raw)
     if layout == "json":
-        return lambda: _json_rows(f.display, opener, limit, compressed=codec is not None)
+        return lambda raw=False: _json_rows(f.display, opener, limit, compressed=codec is not None)
     if layout == "csv":
-        return lambda: _csv_rows(f.display, opener, limit)
-    return lambda: _parquet_rows(f, f.display, columns)
+        return lambda raw=False: _csv_rows(f.display, opener, limit)
+    return lambda raw=False: _parquet_rows(f, f.display, columns)
 
 
-def _files_rows(files: list[TrafficFile], readers: list[Rows], limit: int) -> Iterator[_Row]:
+def _files_rows(files: list[TrafficFile], readers: list[Rows], limit: int, raw: bool = False) -> Iterator[_Row]:
     """The files one after the other; an OpenAI Batch's input and output files joined instead."""
     batch = _batch_kinds(files, limit)
     if batch is not None:
         yield from openai_batch._batch_rows(files, batch, readers)
         return
     for rows in readers:
-        yield from rows()
+        yield from rows(raw=raw)
 
 
 def _batch_kinds(files: list[TrafficFile], limit: int) -> list[str] | None:

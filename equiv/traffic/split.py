@@ -122,8 +122,9 @@ def sample_range(job: Job) -> Part:
 
     base = lines_before(job.path, job.start) if job.start else 0
 
-    def source() -> Any:
-        return _jsonl_rows(job.display, lambda: open(job.path, "rb"), job.limit, span=(job.start, job.end, base))
+    def source(*, raw: bool = False) -> Any:
+        opener = lambda: open(job.path, "rb")  # noqa: E731
+        return _jsonl_rows(job.display, opener, job.limit, span=(job.start, job.end, base), raw=raw)
 
     fmt = FORMATS[job.format] if job.format else None
     options = _Options(job.pt_field, job.pt_field.split("."), job.skip_invalid, job.since, fmt, [], None)
