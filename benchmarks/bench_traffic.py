@@ -372,6 +372,8 @@ def _default_cap_gb() -> float:
 _PARTS = [
     (0, "JSON parsing (orjson, else json; the long-number guard)", "jsontext.py", "_parse_json_line", None),
     (0, "format detection, first row of a file and full-path rows", "detect.py", "detect_format", None),
+    (0, "typed check of a usual native line: msgspec decoding (_typed_native)", "typed.py", "_typed_native", None),
+    (1, "timestamps (_timestamp)", "fields.py", "_timestamp", "_typed_native"),
     (0, "fast check of a usual native row (_fast_native)", "native.py", "_fast_native", None),
     (1, "timestamps (_timestamp)", "fields.py", "_timestamp", "_fast_native"),
     (0, "full path: field checks -> TrafficRecord fields (_from_native)", "native.py", "_from_native", None),

@@ -8,10 +8,11 @@
   a malformed JSON array, corrupt gzip) always stop. A file with no records, or whose records were
   all invalid, is an error.
 - What ``read_traffic`` returns is an iterator of ``TrafficRecord``s. ``equiv.sampling.stratified_sample``
-  reads it through ``_Traffic._light`` instead: the usual native row of a JSON file is then checked by
-  ``native._fast_native`` (exact in one direction: it vouches only for rows the full validation accepts,
-  anything unusual takes the full path), and only the records the sample keeps are built. Errors, counts
-  and ``ReadStats`` are the same either way.
+  reads it through ``_Traffic._light`` instead: the usual native line of a JSON Lines file is then checked
+  as msgspec decodes it (``typed._typed_native``), else the usual native row of JSON text by
+  ``native._fast_native`` (both exact in one direction: they vouch only for rows the full validation
+  accepts, anything unusual takes the full path), and only the records the sample keeps are built. Errors,
+  counts and ``ReadStats`` are the same either way.
 """
 
 from __future__ import annotations
