@@ -379,8 +379,11 @@ def _records(
         rows += 1
         stats.rows += 1
         f: Any = None
+        # a row of the file's native records (detect_format: native, as both checks take only rows whose keys
+        # are all native fields, `messages` among them)
+        native = fmt is not None and (fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE))
         if type(row) is bytes:  # a JSON line not decoded yet (a source asked for raw lines)
-            if typed and fmt is not None and (fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE)):
+            if typed and native:
                 f = _typed_native(row)
                 if f is None:
                     misses += 1
@@ -388,11 +391,8 @@ def _records(
                         typed = False
             if f is None:
                 row = _parse_json_line(row)
-        if f is None and fast and not table and fmt is not None and type(row) is dict:
-            # a native record of JSON text that the fast check vouches for (detect_format: native, as the
-            # check takes only rows whose keys are all native fields, `messages` among them)
-            if fmt is _NATIVE or (o.format is None and fmt.name in MIXABLE):
-                f = _fast_native(row, pt_field, pt_path)
+        if f is None and fast and native and not table and type(row) is dict:  # a native record of JSON text
+            f = _fast_native(row, pt_field, pt_path)
         if f is not None:
             units += 1
             if since is not None:

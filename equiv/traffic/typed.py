@@ -23,8 +23,7 @@ import msgspec
 
 from equiv.traffic.fields import _Bad, _timestamp
 from equiv.traffic.jsontext import _parse_json_line
-
-_STR_MAX = 1 << 20  # as native._STR_MAX: longer strings take the full path
+from equiv.traffic.native import _STR_MAX, _checked_params  # longer strings take the full path
 
 
 class _Message(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -106,8 +105,6 @@ def _typed_native(line: bytes) -> Typed | None:
 
 
 def _check_params(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
-    from equiv.traffic.native import _checked_params
-
     if raw == b"null":
         params: Any = {}
     else:

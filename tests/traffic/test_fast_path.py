@@ -226,19 +226,21 @@ def test_fast_check_vouches_only_for_what_the_full_path_accepts(raw: dict[str, A
         assert key == _canonical_json({"m": record.messages, "p": record.params}, str)
 
 
+USUAL_ROW = {
+    "id": "r1",
+    "prompt_type": "support",
+    "timestamp": "2025-03-01T10:00:00.000Z",
+    "model": "gpt-4o",
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi é 😀"}],
+    "params": {"temperature": 0.2, "max_tokens": 256, "seed": None},
+    "response": "Hello",
+    "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+    "metadata": {"tenant": "t1", "tags": ["a"]},
+}
+
+
 def test_fast_check_takes_the_usual_row() -> None:
-    row = {
-        "id": "r1",
-        "prompt_type": "support",
-        "timestamp": "2025-03-01T10:00:00.000Z",
-        "model": "gpt-4o",
-        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi é 😀"}],
-        "params": {"temperature": 0.2, "max_tokens": 256, "seed": None},
-        "response": "Hello",
-        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-        "metadata": {"tenant": "t1", "tags": ["a"]},
-    }
-    fast = _fast_native(as_json_row(row), "prompt_type", ["prompt_type"])
+    fast = _fast_native(as_json_row(USUAL_ROW), "prompt_type", ["prompt_type"])
     assert fast is not None
     assert fast[0] == "support" and fast[1] == datetime(2025, 3, 1, 10, tzinfo=UTC)
     assert fast[4] == {"temperature": 0.2, "max_tokens": 256}  # the null dropped, as the full path does

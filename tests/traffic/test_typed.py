@@ -23,7 +23,7 @@ from equiv.traffic.fields import ROLES
 from equiv.traffic.jsontext import _parse_json_line
 from equiv.traffic.native import _fast_native
 from equiv.traffic.typed import _Message, _typed_native
-from tests.traffic.test_fast_path import _sample_both, full_path, rows
+from tests.traffic.test_fast_path import USUAL_ROW, _sample_both, full_path, rows
 
 
 def _line(row: dict[str, Any]) -> bytes:
@@ -62,14 +62,8 @@ def test_typed_check_vouches_only_for_what_the_full_path_accepts(raw: dict[str, 
 
 def test_typed_check_takes_the_usual_line() -> None:
     row = {
-        "id": "r1",
-        "prompt_type": "support",
-        "timestamp": "2025-03-01T10:00:00.000Z",
+        **USUAL_ROW,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 'Hi é 😀\n"q"'}],
-        "params": {"temperature": 0.2, "max_tokens": 256, "seed": None},
-        "response": "Hello",
-        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-        "metadata": {"tenant": "t1", "tags": ["a"]},
     }
     assert _agrees(_line(row))
     with_answer = {**row, "response": None, "messages": [*row["messages"], {"role": "assistant", "content": "A"}]}
